@@ -1,0 +1,1 @@
+"""tipoff's Avro contracts, one named record per .avsc file (shipped as package data)."""

@@ -1,0 +1,1 @@
+"""Pure Python logic of tipoff; only udfs/flink/ may import pyflink."""

@@ -1,0 +1,28 @@
+"""Load the Avro contracts in avro_schemas/ (the package ships them as data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import avro_schemas
+
+SCHEMAS_DIR = Path(avro_schemas.__file__).parent
+
+
+def load(relative: str, base: Path | None = None) -> dict[str, Any]:
+    """Parsed JSON of `relative` (e.g. "events/GameEvent.avsc") under `base` or avro_schemas/."""
+    path = (base or SCHEMAS_DIR) / relative
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"Avro schema file {path} does not exist") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+    return schema
+
+
+def canonical(schema: dict[str, Any]) -> str:
+    """Compact JSON text, as registered: stable across formatting changes of the file."""
+    return json.dumps(schema, separators=(",", ":"))
