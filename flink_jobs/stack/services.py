@@ -226,6 +226,10 @@ class LocalStack:
             "-XX:+UseSerialGC",
             "-Dquarkus.http.host=127.0.0.1",
             f"-Dquarkus.http.port={self.s.registry_port}",
+            # The management interface (health, metrics) defaults to 0.0.0.0:9000, which
+            # is neither loopback nor free for a second stack: a random loopback port.
+            "-Dquarkus.management.host=127.0.0.1",
+            "-Dquarkus.management.port=0",
             # SQL storage on a file-backed H2 database: survives restarts and does not make
             # a broker outage a registry outage (unlike kafkasql).
             "-Dapicurio.storage.kind=sql",

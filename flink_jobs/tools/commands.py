@@ -1,0 +1,138 @@
+"""What each `tipoff` subcommand does; the parser lives in flink_jobs.cli."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from flink_jobs.settings import Settings
+from flink_jobs.stack.artifacts import FetchError
+from flink_jobs.stack.java import JavaNotFound
+from flink_jobs.stack.processes import PortInUse
+from flink_jobs.stack.services import LocalStack, StackError
+from flink_jobs.tools import schemas, simulate, tail
+from udfs.sim import SimConfig
+
+
+class UserError(RuntimeError):
+    """A failure the user can act on; printed without a traceback."""
+
+
+def err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def dispatch(a: argparse.Namespace, s: Settings) -> int:
+    try:
+        handler = {
+            "stack": stack,
+            "schemas": schemas_cmd,
+            "simulate": simulate_cmd,
+            "tail": tail_cmd,
+            "demo": demo,
+        }[a.command]
+        return handler(a, s)
+    except (PortInUse, StackError, FetchError, JavaNotFound, simulate.SimulateError) as e:
+        raise UserError(str(e)) from e
+    except SchemaRegistryError as e:
+        raise UserError(
+            f"schema registry at {s.endpoints.registry_url}: {e.error_message} "
+            f"(HTTP {e.http_status_code})"
+        ) from e
+    except KafkaException as e:
+        raise UserError(f"Kafka at {s.endpoints.bootstrap_servers}: {e}") from e
+
+
+def stack(a: argparse.Namespace, s: Settings) -> int:
+    local = LocalStack(s.stack, log=err)
+    if a.action == "up":
+        if s.endpoints.external:
+            err("KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL are set: starting nothing")
+        res = local.up()
+        for name in res.already_running:
+            err(f"{name} is already running (state in {s.stack.state_dir})")
+        print(f"KAFKA_BOOTSTRAP_SERVERS={res.endpoints.bootstrap_servers}")
+        print(f"SCHEMA_REGISTRY_URL={res.endpoints.registry_url}")
+        return 0
+    if a.action == "down":
+        stopped = local.down()
+        err(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+        return 0
+    rows = local.status()
+    for r in rows:
+        managed = "started by tipoff" if r["managed"] else "external"
+        print(
+            f"{r['service']:<9} pid {r['pid'] or '-':<8} {r['address']:<45} "
+            f"version {r['version']:<9} {managed:<18} {r['health']}"
+        )
+    return 0 if all(str(r["health"]).startswith("UP") for r in rows) else 1
+
+
+def schemas_cmd(a: argparse.Namespace, s: Settings) -> int:
+    if a.action == "register":
+        schemas.register(s, a.partitions, a.schemas_dir, log=print)
+        return 0
+    try:
+        reports = schemas.check_all(s, a.schemas_dir, a.level)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    for line in schemas.render(reports):
+        print(line)
+    bad = [r.subject for r in reports if not r.ok]
+    if bad:
+        err(f"incompatible: {', '.join(bad)}")
+        return 1
+    return 0
+
+
+def simulate_cmd(a: argparse.Namespace, s: Settings) -> int:
+    try:
+        cfg = SimConfig(
+            seed=a.seed,
+            start_ms=int(time.time() * 1000),
+            games=a.games,
+            users=a.users,
+            out_of_order_ms=a.out_of_order_ms,
+            late_share=a.late_share,
+            duplicate_share=a.duplicate_share,
+            correction_share=a.correction_share,
+        )
+    except ValueError as e:
+        raise UserError(f"simulate: {e}") from e
+    cfg = simulate.plan(cfg, a.rate, int(time.time() * 1000), a.duration, a.events)
+    mode = f"live at {a.rate:g} events/s" if a.rate > 0 else "as fast as possible"
+    err(
+        f"simulate: {cfg.total_events:,} events over {cfg.duration_ms / 1000:,.0f}s of event "
+        f"time, {mode}, seed {cfg.seed}"
+    )
+    report = simulate.run(s, cfg, live=a.rate > 0, log=err, progress=not a.quiet)
+    for line in report.lines():
+        print(line)
+    return 1 if report.failed else 0
+
+
+def tail_cmd(a: argparse.Namespace, s: Settings) -> int:
+    for rec in tail.records(s.endpoints, a.topic, a.from_beginning, a.max, a.timeout):
+        print(rec.to_json(), flush=True)
+    return 0
+
+
+def demo(a: argparse.Namespace, s: Settings) -> int:
+    """For now: stack up, schemas, a short simulation, a few records of each input tailed."""
+    res = LocalStack(s.stack, log=err).up()
+    err(f"stack: Kafka {res.endpoints.bootstrap_servers}, registry {res.endpoints.registry_url}")
+    schemas.register(s, 4, None, log=err)
+    cfg = simulate.plan(SimConfig(seed=a.seed), 0, int(time.time() * 1000), None, a.events)
+    report = simulate.run(s, cfg, live=False, log=err)
+    for line in report.lines():
+        err(line)
+    for topic in (s.topics.game_events, s.topics.user_interactions):
+        err(f"--- first records of {topic} ---")
+        for rec in tail.records(s.endpoints, topic, True, 3, idle_timeout_s=15):
+            print(rec.to_json(), flush=True)
+    err("demo done; the stack keeps running (`tipoff stack down` stops it)")
+    return 0 if not report.failed else 1

@@ -1,0 +1,62 @@
+"""One real stack (Kafka broker + schema registry) shared by every integration test.
+
+Order of preference: KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL (existing services);
+otherwise tipoff's own local stack, started on free loopback ports in a temporary state
+folder (downloads are cached in the usual cache folder and reused).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from realstack import RealStack
+
+from flink_jobs.settings import ENV_BOOTSTRAP, ENV_REGISTRY, Settings, StackSettings
+from flink_jobs.stack.processes import free_port
+from flink_jobs.stack.services import LocalStack
+
+
+def _local_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in (ENV_BOOTSTRAP, ENV_REGISTRY)}
+
+
+@pytest.fixture(scope="session")
+def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
+    if os.environ.get(ENV_BOOTSTRAP) and os.environ.get(ENV_REGISTRY):
+        s = Settings.load()
+        yield RealStack(s, None, dict(os.environ))
+        return
+    env = _local_env()
+    base = StackSettings.from_env(env)
+    stack_settings = replace(
+        base,
+        state_dir=tmp_path_factory.mktemp("stack"),
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        registry_port=free_port(),
+    )
+    local = LocalStack(stack_settings, log=print)
+    try:
+        local.up(env)
+    except BaseException:
+        local.down()  # whatever did start must not outlive the session
+        raise
+    s = Settings.load(
+        env,
+        state_dir=stack_settings.state_dir,
+        kafka_port=stack_settings.kafka_port,
+        controller_port=stack_settings.controller_port,
+        registry_port=stack_settings.registry_port,
+    )
+    sub_env = {
+        **env,
+        "TIPOFF_STATE_DIR": str(stack_settings.state_dir),
+        "TIPOFF_CACHE_DIR": str(stack_settings.cache_dir),
+    }
+    try:
+        yield RealStack(s, local, sub_env)
+    finally:
+        local.down()

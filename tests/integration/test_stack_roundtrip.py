@@ -1,0 +1,155 @@
+"""The local stack end to end: topics, schemas, the simulator's records read back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import fastavro
+import pytest
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro.validation import validate
+from realstack import RealStack
+
+from flink_jobs.stack import health
+from flink_jobs.tools import schemas, simulate, tail
+from udfs.serde import avsc
+from udfs.sim import SimConfig
+
+
+def _read_all(s, topic: str, expected: int) -> list[tail.TailRecord]:
+    return list(tail.records(s.endpoints, topic, True, expected, idle_timeout_s=20))
+
+
+def _tipoff(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flink_jobs.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_simulated_events_read_back_valid_and_counted(real_stack: RealStack) -> None:
+    """10,000+ simulated events land in their topics, each decodes with its registered schema."""
+    s = real_stack.fresh()
+    ids = schemas.register(s, 3, None, log=print)
+    cfg = simulate.plan(SimConfig(seed=7), 0, int(time.time() * 1000), None, 12_000)
+    report = simulate.run(s, cfg, live=False, log=print, progress=False)
+    assert not report.failed
+    assert report.sent >= 12_000
+    for topic, rel in (
+        (s.topics.game_events, "events/GameEvent.avsc"),
+        (s.topics.user_interactions, "events/UserInteraction.avsc"),
+    ):
+        parsed = fastavro.parse_schema(avsc.load(rel))
+        got = _read_all(s, topic, report.per_topic[topic])
+        assert len(got) == report.per_topic[topic] > 0
+        assert {r.schema_id for r in got} == {ids[f"{topic}-value"]}
+        for r in got:
+            assert r.error is None and r.value is not None
+            assert validate(r.value, parsed, raise_errors=True)
+            entity = r.value["game_id"] if topic == s.topics.game_events else r.value["user_id"]
+            assert r.key == entity.encode()
+    # nothing beyond what was sent: the end offsets add up to the report's counts
+    for topic, n in report.per_topic.items():
+        assert sum(tail.end_offsets(s.endpoints.bootstrap_servers, topic).values()) == n
+
+
+def test_registry_rejects_incompatible_change_and_check_fails(
+    real_stack: RealStack, tmp_path: Path
+) -> None:
+    """A GameEvent field without a default is refused (409); `schemas check` exits 1 naming it."""
+    s = real_stack.fresh()
+    schemas.register(s, 1, None, log=print)
+    changed = tmp_path / "avro_schemas"
+    shutil.copytree(avsc.SCHEMAS_DIR, changed)
+    game = json.loads((changed / "events/GameEvent.avsc").read_text())
+    game["fields"].append({"name": "venue_id", "type": "string", "doc": "Venue."})
+    (changed / "events/GameEvent.avsc").write_text(json.dumps(game))
+
+    client = schemas.registry(s.endpoints.registry_url)
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema(f"{s.topics.game_events}-value", Schema(json.dumps(game), "AVRO"))
+    assert refused.value.http_status_code == 409
+
+    env = {**real_stack.env, **s.topics.env()}
+    bad = _tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "GameEvent.venue_id" in bad.stdout
+    assert "INCOMPATIBLE" in bad.stdout
+
+    game["fields"][-1] = {
+        "name": "venue_id",
+        "type": ["null", "string"],
+        "default": None,
+        "doc": "Venue.",
+    }
+    (changed / "events/GameEvent.avsc").write_text(json.dumps(game))
+    good = _tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
+    assert good.returncode == 0, good.stdout + good.stderr
+
+
+def test_down_then_up_keeps_topics_records_and_schemas(real_stack: RealStack) -> None:
+    """Stopping and restarting the stack keeps topics, their records and registered schemas."""
+    if real_stack.stack is None:
+        pytest.skip("external services: the test does not stop what it did not start")
+    s = real_stack.fresh()
+    ids = schemas.register(s, 2, None, log=print)
+    cfg = simulate.plan(SimConfig(seed=3), 0, int(time.time() * 1000), None, 500)
+    report = simulate.run(s, cfg, live=False, log=print, progress=False)
+    before = Counter(report.per_topic)
+
+    assert set(real_stack.stack.down()) == {"kafka", "registry"}
+    assert not health.kafka_ok(s.endpoints.bootstrap_servers)
+    assert not health.registry_ok(s.endpoints.registry_url)
+    real_stack.stack.up(real_stack.env)
+
+    client = schemas.registry(s.endpoints.registry_url)
+    for subj, schema_id in ids.items():
+        assert client.get_latest_version(subj).schema_id == schema_id
+    md = health.admin(s.endpoints.bootstrap_servers).list_topics(timeout=10).topics
+    for topic in s.topics.all():
+        assert len(md[topic].partitions) == 2
+    for topic, n in before.items():
+        assert len(_read_all(s, topic, n)) == n
+
+
+def test_cli_up_twice_status_and_tail(real_stack: RealStack) -> None:
+    """A second `stack up` says it is running and exits 0; status and tail work from the CLI."""
+    if real_stack.stack is None:
+        pytest.skip("external services")
+    again = _tipoff(
+        real_stack.env, "stack", "up", "--kafka-port", str(real_stack.settings.stack.kafka_port)
+    )
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stderr
+    status = _tipoff(real_stack.env, "stack", "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "UP" in status.stdout and "pid" in status.stdout
+
+    s = real_stack.fresh()
+    schemas.register(s, 1, None, log=print)
+    cfg = simulate.plan(SimConfig(seed=1), 0, int(time.time() * 1000), None, 200)
+    simulate.run(s, cfg, live=False, log=print, progress=False)
+    out = _tipoff(
+        real_stack.env,
+        "tail",
+        s.topics.game_events,
+        "--from-beginning",
+        "--max",
+        "5",
+        "--timeout",
+        "20",
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(lines) == 5
+    assert all(line["value"]["game_id"] == line["key"] for line in lines)
