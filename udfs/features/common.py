@@ -1,0 +1,156 @@
+"""Time arithmetic, the event envelope and the per-key machinery shared by the feature families.
+
+Semantics are in docs/features.md. Everything here is a pure function of its arguments.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, NamedTuple, TypeVar
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+DEDUP_RETENTION_MS = DAY
+
+Record = dict[str, Any]
+# (feature_time, value); value None is a tombstone. computed_at is added by the caller,
+# which owns the clock.
+Emission = tuple[int, Record | None]
+
+
+def tick_of(t: int, tick_ms: int) -> int:
+    """The tick an event at `t` belongs to: the smallest multiple of tick_ms that is >= t."""
+    return -(-t // tick_ms) * tick_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An input record after decoding: its event time, its arrival coordinates, its fields."""
+
+    time: int
+    topic: str
+    partition: int
+    offset: int
+    kind: str  # "game" (GameEvent) or "interaction" (UserInteraction)
+    record: Mapping[str, Any]
+
+    @property
+    def sort_key(self) -> tuple[int, str, int, int]:
+        # Order-dependent state applies events by event time, ties by arrival coordinates.
+        return (self.time, self.topic, self.partition, self.offset)
+
+    @property
+    def dedup_key(self) -> tuple[str, str, int]:
+        return (self.kind, str(self.record["event_id"]), int(self.record.get("revision") or 0))
+
+
+S = TypeVar("S")
+
+
+class Step(NamedTuple, Generic[S]):
+    """What evaluating a key at a tick produced."""
+
+    state: S | None  # None: the key's state is gone (cleared)
+    emissions: list[Emission]
+    timers: list[int]  # new ticks to set timers for
+    rejected: list[tuple[Event, Rejected]]  # accepted events a cleanup turned away
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str  # LATE or DUPLICATE (decode and validity problems are found before state)
+    error: str
+
+
+@dataclass(slots=True)
+class KeyClock:
+    """What every key keeps to apply events in order at ticks and to know when to evaluate.
+
+    pending: accepted events not yet applied (their tick has not fired);
+    agenda: ticks at which the key's record may change (event ticks, window exits, cleanup);
+    last_tick: the last tick evaluated for this key (the per-key lateness bound);
+    seen: dedup ids of accepted events -> their event time, kept for 24 h of event time.
+    """
+
+    pending: list[Event] = field(default_factory=list)
+    agenda: list[int] = field(default_factory=list)
+    last_tick: int | None = None
+    seen: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    last_record: Record | None = None
+    cleanup_at: int | None = None
+
+    def check(self, ev: Event, watermark: int) -> Rejected | None:
+        bound = max(watermark, self.last_tick if self.last_tick is not None else watermark)
+        if ev.time <= bound:
+            return Rejected(
+                "LATE",
+                f"event_time {ev.time} <= max(watermark {watermark}, "
+                f"last evaluated tick {self.last_tick})",
+            )
+        if ev.dedup_key in self.seen:
+            return Rejected("DUPLICATE", f"{ev.dedup_key} already accepted for this key")
+        return None
+
+    def admit(self, ev: Event, tick_ms: int) -> list[int]:
+        """Buffer an accepted event; returns the tick to set a timer for."""
+        self.seen[ev.dedup_key] = ev.time
+        bisect.insort(self.pending, ev, key=lambda e: e.sort_key)
+        t = tick_of(ev.time, tick_ms)
+        return self.schedule([t])
+
+    def schedule(self, ticks: Iterable[int]) -> list[int]:
+        new = []
+        for t in ticks:
+            i = bisect.bisect_left(self.agenda, t)
+            if i == len(self.agenda) or self.agenda[i] != t:
+                self.agenda.insert(i, t)
+                new.append(t)
+        return new
+
+    def due(self, tick: int) -> list[Event]:
+        """Pop the pending events with time <= tick, in application order."""
+        i = 0
+        while i < len(self.pending) and self.pending[i].time <= tick:
+            i += 1
+        out, self.pending = self.pending[:i], self.pending[i:]
+        return out
+
+    def take_agenda(self, tick: int) -> bool:
+        """Remove every agenda tick <= tick; True if `tick` itself was on it."""
+        i = bisect.bisect_right(self.agenda, tick)
+        was = i > 0 and self.agenda[i - 1] == tick
+        del self.agenda[:i]
+        return was
+
+    def set_cleanup(self, at: int) -> list[int]:
+        if self.cleanup_at is not None and self.cleanup_at != at:
+            i = bisect.bisect_left(self.agenda, self.cleanup_at)
+            if i < len(self.agenda) and self.agenda[i] == self.cleanup_at:
+                del self.agenda[i]
+        self.cleanup_at = at
+        return self.schedule([at])
+
+    def prune_seen(self, tick: int) -> None:
+        horizon = tick - DEDUP_RETENTION_MS
+        if self.seen and min(self.seen.values()) <= horizon:
+            self.seen = {k: t for k, t in self.seen.items() if t > horizon}
+
+    def emit_rule(self, tick: int, tick_ms: int, applied: list[Event], record: Record) -> bool:
+        """product.md: emit at T iff an event is in (T - tick, T] or the record changed."""
+        fresh = any(tick - tick_ms < e.time <= tick for e in applied)
+        changed = self.last_record is None or _differs(record, self.last_record)
+        self.last_record = record
+        self.last_tick = tick
+        return fresh or changed
+
+
+def _differs(a: Record, b: Record) -> bool:
+    return any(a[k] != b.get(k) for k in a if k != "feature_time")
+
+
+def window_exits(t: int, windows: Iterable[int], tick_ms: int) -> list[int]:
+    """Ticks at which an event at `t` leaves each window: the first tick >= t + w."""
+    return [tick_of(t + w, tick_ms) for w in windows]

@@ -1,0 +1,182 @@
+"""Per-user features (UserFeatures, key user_id) as a state machine.
+
+offer(state, event, watermark) decides LATE / DUPLICATE / accepted and returns timer ticks;
+on_tick(state, tick) applies the due events in event-time order, evaluates the record at
+the tick and returns what to emit. Semantics: docs/features.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from udfs.features.common import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Event,
+    KeyClock,
+    Record,
+    Rejected,
+    Step,
+    tick_of,
+    window_exits,
+)
+
+WINDOWS = {
+    "interactions_1m": MINUTE,
+    "interactions_5m": 5 * MINUTE,
+    "interactions_1h": HOUR,
+    "interactions_24h": DAY,
+}
+SESSION_GAP_MS = 30 * MINUTE
+AFFINITY_HALF_LIFE_MS = 7 * DAY
+FOLLOW_WEIGHT = 5.0
+RETENTION_MS = 30 * DAY
+TIE_TOLERANCE = 1e-9
+TOP_N = 3
+
+
+@dataclass(slots=True)
+class UserState:
+    user_id: str
+    clock: KeyClock = field(default_factory=KeyClock)
+    # Applied interactions of the last 24 h, in application order: (time, action, game_id).
+    recent: list[tuple[int, str, str | None]] = field(default_factory=list)
+    follows: set[str] = field(default_factory=set)
+    # team -> (affinity at ref_time, ref_time); decays by 2^(-dt / half-life) from there.
+    affinity: dict[str, tuple[float, int]] = field(default_factory=dict)
+    session_start: int = 0
+    session_events: int = 0
+    last_active: int = 0
+
+
+def new_state(user_id: str) -> UserState:
+    return UserState(user_id)
+
+
+def offer(
+    state: UserState, ev: Event, watermark: int, tick_ms: int
+) -> tuple[Rejected | None, list[int]]:
+    """Accept or reject one interaction on arrival; accepted ones wait for their tick."""
+    rejected = state.clock.check(ev, watermark)
+    if rejected:
+        return rejected, []
+    return None, state.clock.admit(ev, tick_ms)
+
+
+def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:
+    """Evaluate at `tick`. Returns (the state, or None once cleared; emissions; new timers)."""
+    clock = state.clock
+    if not clock.take_agenda(tick):
+        return Step(state, [], [], [])  # a timer that a later event made stale
+    applied = clock.due(tick)
+    if clock.cleanup_at == tick and not applied:
+        return _clear(state, tick)
+    timers: list[int] = []
+    for ev in applied:
+        _apply(state, ev)
+        timers += clock.schedule(window_exits(ev.time, WINDOWS.values(), tick_ms))
+    if applied:
+        timers += clock.set_cleanup(tick_of(state.last_active + RETENTION_MS, tick_ms))
+    cutoff = tick - DAY
+    drop = bisect.bisect_right(state.recent, cutoff, key=lambda r: r[0])
+    del state.recent[:drop]
+    clock.prune_seen(tick)
+    record = evaluate(state, tick)
+    emit = clock.emit_rule(tick, tick_ms, applied, record)
+    return Step(state, [(tick, record)] if emit else [], timers, [])
+
+
+def _clear(state: UserState, tick: int) -> Step[UserState]:
+    """30 days without activity: tombstone, and forget the user. Events after the tombstone
+    already waiting in the buffer start a new user (keeping the lateness bound)."""
+    waiting = state.clock.pending
+    if not waiting:
+        return Step(None, [(tick, None)], [], [])
+    clock = KeyClock(pending=waiting, agenda=state.clock.agenda, last_tick=tick)
+    clock.seen = {e.dedup_key: e.time for e in waiting}
+    return Step(UserState(state.user_id, clock), [(tick, None)], [], [])
+
+
+def _apply(state: UserState, ev: Event) -> None:
+    r = ev.record
+    action, team, t = r["action"], r.get("team_id"), ev.time
+    state.recent.append((t, action, r.get("game_id")))
+    if state.session_events == 0 or t - state.last_active >= SESSION_GAP_MS:
+        state.session_start, state.session_events = t, 0
+    state.session_events += 1
+    state.last_active = t
+    if not team:
+        return
+    if action == "FOLLOW_TEAM":
+        state.follows.add(team)
+    elif action == "UNFOLLOW_TEAM":
+        state.follows.discard(team)
+        # Only interactions strictly after the last unfollow count: start from zero.
+        state.affinity[team] = (0.0, t)
+        return
+    weight = FOLLOW_WEIGHT if action == "FOLLOW_TEAM" else 1.0
+    value, ref = state.affinity.get(team, (0.0, t))
+    state.affinity[team] = (value * _decay(t - ref) + weight, t)
+
+
+def _decay(dt: int) -> float:
+    return math.pow(2.0, -dt / AFFINITY_HALF_LIFE_MS)
+
+
+def evaluate(state: UserState, tick: int) -> Record:
+    """The UserFeatures record at `tick` (every applied event is <= tick)."""
+    times = [r[0] for r in state.recent]
+    counts = {
+        name: len(times) - bisect.bisect_right(times, tick - w) for name, w in WINDOWS.items()
+    }
+    hour = state.recent[bisect.bisect_right(times, tick - HOUR) :]
+    five = state.recent[bisect.bisect_right(times, tick - 5 * MINUTE) :]
+    return {
+        "user_id": state.user_id,
+        **counts,
+        "video_starts_1h": sum(1 for r in hour if r[1] == "VIDEO_START"),
+        "distinct_games_1h": len({r[2] for r in hour if r[2] is not None}),
+        "followed_teams": sorted(state.follows),
+        "top_teams": top_teams(
+            {team: v * _decay(tick - ref) for team, (v, ref) in state.affinity.items()}
+        ),
+        "session_id": f"{state.user_id}:{state.session_start}",
+        "session_events": state.session_events,
+        "session_duration_s": (state.last_active - state.session_start) // 1000,
+        "watching_game_id": watching(five),
+        "last_active_at": state.last_active,
+        "feature_time": tick,
+    }
+
+
+def top_teams(affinity: dict[str, float]) -> list[str]:
+    """Up to 3 teams by affinity, highest first; near-equal affinities tie, then team id."""
+    ranked = sorted(((a, t) for t, a in affinity.items() if a > 0), key=lambda x: (-x[0], x[1]))
+    # Sorting by value first and then fixing near-ties by id keeps the order total.
+    out: list[tuple[float, str]] = []
+    for a, team in ranked:
+        pos = len(out)
+        while pos > 0 and _tied(out[pos - 1][0], a) and out[pos - 1][1] > team:
+            pos -= 1
+        out.insert(pos, (a, team))
+    return [t for _, t in out[:TOP_N]]
+
+
+def _tied(a: float, b: float) -> bool:
+    return abs(a - b) <= TIE_TOLERANCE * max(abs(a), abs(b))
+
+
+def watching(five_min: list[tuple[int, str, str | None]]) -> str | None:
+    counts: Counter[str] = Counter()
+    latest: dict[str, int] = {}
+    for t, _, game in five_min:
+        if game is not None:
+            counts[game] += 1
+            latest[game] = max(latest.get(game, t), t)
+    if not counts:
+        return None
+    return min(counts, key=lambda g: (-counts[g], -latest[g], g))
