@@ -102,8 +102,13 @@ class KeyClock:
         return self.schedule([t])
 
     def schedule(self, ticks: Iterable[int]) -> list[int]:
+        """Add future ticks to the agenda; returns those that need a new timer. A tick not
+        after the one being evaluated (e.g. the window exit of a corrected old play) is
+        already behind: its change happened in the past and needs no evaluation."""
         new = []
         for t in ticks:
+            if self.last_tick is not None and t <= self.last_tick:
+                continue
             i = bisect.bisect_left(self.agenda, t)
             if i == len(self.agenda) or self.agenda[i] != t:
                 self.agenda.insert(i, t)
@@ -123,6 +128,8 @@ class KeyClock:
         i = bisect.bisect_right(self.agenda, tick)
         was = i > 0 and self.agenda[i - 1] == tick
         del self.agenda[:i]
+        if was:
+            self.last_tick = tick
         return was
 
     def set_cleanup(self, at: int) -> list[int]:
