@@ -10,13 +10,12 @@ oracle comparison drive.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
-from udfs.features import game, user
 from udfs.features.common import Event, Record, Rejected
+from udfs.features.families import FAMILIES
 
 MIN_WATERMARK = -(2**63)
 
@@ -28,28 +27,13 @@ class RunResult:
     accepted: list[Event] = field(default_factory=list)
 
 
-def user_key(ev: Event) -> str | None:
-    return str(ev.record["user_id"]) if ev.kind == "interaction" else None
-
-
-def game_key(ev: Event) -> str | None:
-    gid = ev.record.get("game_id")
-    return str(gid) if gid else None
-
-
-FAMILIES: dict[str, tuple[ModuleType, Callable[[Event], str | None]]] = {
-    "user": (user, user_key),
-    "game": (game, game_key),
-}
-
-
 def run(
     family: str,
     events: Iterable[Event],
     tick_ms: int = 1000,
     out_of_orderness_ms: int | None = None,
 ) -> RunResult:
-    machine, key_of = FAMILIES[family]
+    machine, key_of = FAMILIES[family].machine, FAMILIES[family].key_of
     states: dict[str, Any] = {}
     timers: list[tuple[int, str]] = []
     queued: set[tuple[int, str]] = set()

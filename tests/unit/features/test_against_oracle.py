@@ -38,6 +38,7 @@ def feed(seed: int, events: int) -> list[Event]:
 ORACLES = {"user": user_features, "game": game_features}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["user", "game"])
 @pytest.mark.parametrize(("seed", "bound"), [(11, 2_000), (12, None), (13, 500)])
 def test_streaming_state_machine_equals_oracle(family: str, seed: int, bound: int | None) -> None:
