@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from flink_jobs.config import add_job_options
 from flink_jobs.settings import Settings
 
 EPILOG = """\
@@ -89,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--max", type=int, help="stop after N records")
     tl.add_argument("--timeout", type=float, help="stop after S seconds without a record")
     _stack_options(tl)
+
+    rn = sub.add_parser(
+        "run",
+        help="run feature jobs on an embedded Flink MiniCluster",
+        description="Run user-features, game-features or both (all) in this process, "
+        "against the configured Kafka and registry (default: the local stack).",
+    )
+    rn.add_argument("job", choices=["user-features", "game-features", "all"])
+    add_job_options(rn)
+    _stack_options(rn)
 
     dm = sub.add_parser("demo", help="stack up, register schemas, simulate, tail a few records")
     dm.add_argument("--events", type=int, default=5000)

@@ -34,6 +34,7 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
             "simulate": simulate_cmd,
             "tail": tail_cmd,
             "demo": demo,
+            "run": run_cmd,
         }[a.command]
         return handler(a, s)
     except (PortInUse, StackError, FetchError, JavaNotFound, simulate.SimulateError) as e:
@@ -118,6 +119,20 @@ def simulate_cmd(a: argparse.Namespace, s: Settings) -> int:
 def tail_cmd(a: argparse.Namespace, s: Settings) -> int:
     for rec in tail.records(s.endpoints, a.topic, a.from_beginning, a.max, a.timeout):
         print(rec.to_json(), flush=True)
+    return 0
+
+
+def run_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.config import JOBS, from_args
+    from flink_jobs.pipeline import execute
+
+    cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
+    mode = "bounded: to the end offsets present now" if cfg.bounded else "unbounded (Ctrl-C stops)"
+    err(f"run: {', '.join(cfg.jobs)} on a MiniCluster, parallelism {cfg.parallelism}, {mode}")
+    err(f"     Kafka {cfg.bootstrap_servers}, registry {cfg.registry_url}")
+    t0 = time.monotonic()
+    result = execute(cfg)
+    err(f"run: finished in {time.monotonic() - t0:.1f}s ({result})")
     return 0
 
 

@@ -24,7 +24,7 @@ def subject(topic: str) -> str:
 
 
 def registry(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url})
+    return SchemaRegistryClient({"url": url, "timeout": 15})
 
 
 def create_topics(client: AdminClient, s: Settings, partitions: int, log: Log) -> dict[str, str]:

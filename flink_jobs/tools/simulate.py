@@ -120,9 +120,15 @@ def producer(bootstrap: str) -> Producer:
 
 def run(s: Settings, cfg: SimConfig, live: bool, log: Log, progress: bool = True) -> SendReport:
     _check_topics(s)
-    client = SchemaRegistryClient({"url": s.endpoints.registry_url})
+    client = SchemaRegistryClient({"url": s.endpoints.registry_url, "timeout": 15})
     topic_of = {"game": s.topics.game_events, "interaction": s.topics.user_interactions}
-    conf = {"auto.register.schemas": False, "use.latest.version": False}
+    conf = {
+        "auto.register.schemas": False,
+        "use.latest.version": False,
+        # `<topic>-value` subjects. confluent-kafka 2.16's default strategy first asks the
+        # registry for Confluent-only "associations", which Apicurio does not serve.
+        "subject.name.strategy.type": "TOPIC",
+    }
     ser = {
         kind: AvroSerializer(
             client, avsc.canonical(avsc.load(s.topics.schema_of()[topic])), conf=conf

@@ -88,7 +88,7 @@ def records(
 ) -> Iterator[TailRecord]:
     """Decoded records of `topic`; stops after `max_records` or `idle_timeout_s` without one."""
     c = consumer(ep.bootstrap_servers, from_beginning)
-    deser = AvroDeserializer(SchemaRegistryClient({"url": ep.registry_url}))
+    deser = AvroDeserializer(SchemaRegistryClient({"url": ep.registry_url, "timeout": 15}))
     try:
         _wait_for_partitions(c, topic)
         c.subscribe([topic])

@@ -36,6 +36,8 @@ class Event:
     offset: int
     kind: str  # "game" (GameEvent) or "interaction" (UserInteraction)
     record: Mapping[str, Any]
+    # The original Kafka record, carried only so a dead letter can keep its exact bytes.
+    source: Any = field(default=None, compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[int, str, int, int]:

@@ -55,4 +55,4 @@ class InputDecoder:
         broken = problems(kind, record, now_ms)
         if broken:
             return dead_letter(self.job, "INVALID", "; ".join(broken), raw)
-        return Event(record["event_time"], raw.topic, raw.partition, raw.offset, kind, record)
+        return Event(record["event_time"], raw.topic, raw.partition, raw.offset, kind, record, raw)

@@ -1,0 +1,12 @@
+"""The game-features job (see docs/features.md).
+
+Run locally with `tipoff run game-features`; on a cluster with `tipoff submit`, or
+`flink run -pym flink_jobs.game_features -- <job options>`.
+"""
+
+from __future__ import annotations
+
+from flink_jobs.jobmain import main
+
+if __name__ == "__main__":
+    main(["game-features"])
