@@ -101,9 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_options(rn)
     _stack_options(rn)
 
-    dm = sub.add_parser("demo", help="stack up, register schemas, simulate, tail a few records")
-    dm.add_argument("--events", type=int, default=5000)
-    dm.add_argument("--seed", type=int, default=42)
+    sb = sub.add_parser(
+        "submit",
+        help="submit a feature job to an existing Flink cluster; prints the job id",
+        description="Package tipoff, then `flink run --detached -pym flink_jobs.<job>` against "
+        "the JobManager's REST endpoint. The cluster's Python needs apache-flink, fastavro and "
+        "confluent-kafka; tipoff itself is shipped with the job.",
+    )
+    sb.add_argument("job", choices=["user-features", "game-features"])
+    sb.add_argument("--jobmanager", required=True, metavar="HOST:PORT", help="REST address")
+    sb.add_argument("--cluster-python", help="python executable on the TaskManagers")
+    add_job_options(sb)
+    _stack_options(sb)
+
+    dm = sub.add_parser(
+        "demo",
+        help="everything live: stack, schemas, both jobs, simulator, a refreshing feature view",
+    )
+    dm.add_argument("--duration", type=float, default=90.0, help="seconds to run (90)")
+    dm.add_argument("--rate", type=float, default=200.0, help="simulated events/s (200)")
     _stack_options(dm)
     return p
 

@@ -9,12 +9,15 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from flink_jobs.config import JobSetupError
 from flink_jobs.settings import Settings
 from flink_jobs.stack.artifacts import FetchError
 from flink_jobs.stack.java import JavaNotFound
 from flink_jobs.stack.processes import PortInUse
 from flink_jobs.stack.services import LocalStack, StackError
+from flink_jobs.submit import SubmitError
 from flink_jobs.tools import schemas, simulate, tail
+from udfs.serde.jobcodecs import SchemaNotRegistered
 from udfs.sim import SimConfig
 
 
@@ -35,9 +38,19 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
             "tail": tail_cmd,
             "demo": demo,
             "run": run_cmd,
+            "submit": submit_cmd,
         }[a.command]
         return handler(a, s)
-    except (PortInUse, StackError, FetchError, JavaNotFound, simulate.SimulateError) as e:
+    except (
+        PortInUse,
+        StackError,
+        FetchError,
+        JavaNotFound,
+        simulate.SimulateError,
+        SubmitError,
+        JobSetupError,
+        SchemaNotRegistered,
+    ) as e:
         raise UserError(str(e)) from e
     except SchemaRegistryError as e:
         raise UserError(
@@ -136,18 +149,17 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.config import from_args
+    from flink_jobs.submit import submit
+
+    cfg = from_args(a, (a.job,), s)
+    job_id = submit(cfg, a.job, a.jobmanager, a.cluster_python, log=err)
+    print(job_id)
+    return 0
+
+
 def demo(a: argparse.Namespace, s: Settings) -> int:
-    """For now: stack up, schemas, a short simulation, a few records of each input tailed."""
-    res = LocalStack(s.stack, log=err).up()
-    err(f"stack: Kafka {res.endpoints.bootstrap_servers}, registry {res.endpoints.registry_url}")
-    schemas.register(s, 4, None, log=err)
-    cfg = simulate.plan(SimConfig(seed=a.seed), 0, int(time.time() * 1000), None, a.events)
-    report = simulate.run(s, cfg, live=False, log=err)
-    for line in report.lines():
-        err(line)
-    for topic in (s.topics.game_events, s.topics.user_interactions):
-        err(f"--- first records of {topic} ---")
-        for rec in tail.records(s.endpoints, topic, True, 3, idle_timeout_s=15):
-            print(rec.to_json(), flush=True)
-    err("demo done; the stack keeps running (`tipoff stack down` stops it)")
-    return 0 if not report.failed else 1
+    from flink_jobs.tools import demo as live
+
+    return live.run(s, a.duration, a.rate, log=err)

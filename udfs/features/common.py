@@ -6,7 +6,7 @@ Semantics are in docs/features.md. Everything here is a pure function of its arg
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -39,14 +39,20 @@ class Event:
     # The original Kafka record, carried only so a dead letter can keep its exact bytes.
     source: Any = field(default=None, compare=False, repr=False)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Events are pickled into Flink state; the generic slotted-dataclass path costs
+        # several times more.
+        args = (self.time, self.topic, self.partition, self.offset, self.kind, self.record)
+        return (Event, (*args, self.source))
+
     @property
     def sort_key(self) -> tuple[int, str, int, int]:
         # Order-dependent state applies events by event time, ties by arrival coordinates.
         return (self.time, self.topic, self.partition, self.offset)
 
     @property
-    def dedup_key(self) -> tuple[str, str, int]:
-        return (self.kind, str(self.record["event_id"]), int(self.record.get("revision") or 0))
+    def dedup_key(self) -> str:
+        return f"{self.kind}|{self.record['event_id']}|{int(self.record.get('revision') or 0)}"
 
 
 S = TypeVar("S")
@@ -80,11 +86,17 @@ class KeyClock:
     pending: list[Event] = field(default_factory=list)
     agenda: list[int] = field(default_factory=list)
     last_tick: int | None = None
-    seen: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    # Any mutable mapping: a dict here, a Flink MapState in the adapter (so arrivals do not
+    # rewrite every id a hot key has seen in 24 h).
+    seen: MutableMapping[str, int] = field(default_factory=dict)
     last_record: Record | None = None
     cleanup_at: int | None = None
+    closed_at: int | None = None  # a cleared game: every later event is LATE
+    pruned_hour: int = 0
 
     def check(self, ev: Event, watermark: int) -> Rejected | None:
+        if self.closed_at is not None:
+            return Rejected("LATE", f"game closed (state cleared at {self.closed_at})")
         bound = max(watermark, self.last_tick if self.last_tick is not None else watermark)
         if ev.time <= bound:
             return Rejected(
@@ -143,9 +155,16 @@ class KeyClock:
         return self.schedule([at])
 
     def prune_seen(self, tick: int) -> None:
+        """Forget ids older than 24 h of event time, at most once per hour of ticks: an id
+        that old can only come back LATE anyway, so when it is forgotten is invisible."""
+        hour = tick // HOUR
+        if hour == self.pruned_hour:
+            return
+        self.pruned_hour = hour
         horizon = tick - DEDUP_RETENTION_MS
-        if self.seen and min(self.seen.values()) <= horizon:
-            self.seen = {k: t for k, t in self.seen.items() if t > horizon}
+        for k, t in list(self.seen.items()):
+            if t <= horizon:
+                del self.seen[k]
 
     def emit_rule(self, tick: int, tick_ms: int, applied: list[Event], record: Record) -> bool:
         """product.md: emit at T iff an event is in (T - tick, T] or the record changed."""
@@ -154,6 +173,17 @@ class KeyClock:
         self.last_record = record
         self.last_tick = tick
         return fresh or changed
+
+
+def offer(
+    clock: KeyClock, ev: Event, watermark: int, tick_ms: int
+) -> tuple[Rejected | None, list[int]]:
+    """Accept or reject one event on arrival; accepted ones wait for their tick. Needs only
+    the key's clock, never its feature state."""
+    rejected = clock.check(ev, watermark)
+    if rejected:
+        return rejected, []
+    return None, clock.admit(ev, tick_ms)
 
 
 def _differs(a: Record, b: Record) -> bool:

@@ -10,6 +10,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
+from udfs.features import common
 from udfs.features.common import (
     DAY,
     HOUR,
@@ -53,7 +54,6 @@ class GameState:
     # Applied interactions of the last 10 min: (time, user_id).
     viewers: list[tuple[int, str]] = field(default_factory=list)
     latest_event: int = 0
-    closed_at: int | None = None  # set once cleared: every later event is LATE
 
 
 def new_state(game_id: str) -> GameState:
@@ -63,25 +63,23 @@ def new_state(game_id: str) -> GameState:
 def offer(
     state: GameState, ev: Event, watermark: int, tick_ms: int
 ) -> tuple[Rejected | None, list[int]]:
-    if state.closed_at is not None:
-        return Rejected("LATE", f"game closed (state cleared at {state.closed_at})"), []
-    rejected = state.clock.check(ev, watermark)
-    if rejected:
-        return rejected, []
-    return None, state.clock.admit(ev, tick_ms)
+    return common.offer(state.clock, ev, watermark, tick_ms)
 
 
 def on_tick(state: GameState, tick: int, tick_ms: int) -> Step[GameState]:
     """Evaluate at `tick`; a cleared game stays as a closed marker (see docs/features.md)."""
     clock = state.clock
-    if state.closed_at is not None or not clock.take_agenda(tick):
+    if clock.closed_at is not None or not clock.take_agenda(tick):
         return Step(state, [], [], [])
     applied = clock.due(tick)
     if clock.cleanup_at == tick and not applied:
         # Events after the cleanup tick that already wait were accepted into a game that
         # is now closed: they become LATE like any later event for it.
         turned_away = [(e, Rejected("LATE", f"game closed at {tick}")) for e in clock.pending]
-        return Step(GameState(state.game_id, closed_at=tick), [(tick, None)], [], turned_away)
+        for k in list(clock.seen):
+            del clock.seen[k]
+        closed = KeyClock(closed_at=tick, last_tick=tick, seen=clock.seen)
+        return Step(GameState(state.game_id, closed), [(tick, None)], [], turned_away)
     timers: list[int] = []
     replay = False
     for ev in applied:

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from udfs.features import common
 from udfs.features.common import (
     DAY,
     HOUR,
@@ -61,10 +62,7 @@ def offer(
     state: UserState, ev: Event, watermark: int, tick_ms: int
 ) -> tuple[Rejected | None, list[int]]:
     """Accept or reject one interaction on arrival; accepted ones wait for their tick."""
-    rejected = state.clock.check(ev, watermark)
-    if rejected:
-        return rejected, []
-    return None, state.clock.admit(ev, tick_ms)
+    return common.offer(state.clock, ev, watermark, tick_ms)
 
 
 def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:
@@ -97,7 +95,10 @@ def _clear(state: UserState, tick: int) -> Step[UserState]:
     if not waiting:
         return Step(None, [(tick, None)], [], [])
     clock = KeyClock(pending=waiting, agenda=state.clock.agenda, last_tick=tick)
-    clock.seen = {e.dedup_key: e.time for e in waiting}
+    old = state.clock.seen
+    for k in [k for k in old if k not in {e.dedup_key for e in waiting}]:
+        del old[k]
+    clock.seen = old
     return Step(UserState(state.user_id, clock), [(tick, None)], [], [])
 
 

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, MutableMapping
+from dataclasses import replace
 from typing import Any
 
-from pyflink.common import Row
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import (
+    ListStateDescriptor,
+    MapState,
+    MapStateDescriptor,
+    ValueStateDescriptor,
+)
 
-from udfs.features.common import Event
+from udfs.features.common import Event, KeyClock, offer
 from udfs.features.families import BY_JOB
 from udfs.flink import types
 from udfs.flink.partition_clock import PartitionClock, owned_partitions
@@ -25,7 +32,11 @@ from udfs.serde.inputs import DeadLetter, RawRecord, dead_letter
 from udfs.serde.jobcodecs import JobCodecs
 
 log = logging.getLogger("tipoff")
-STATE_NAME = "feature-state"  # renaming it breaks restoring savepoints
+# State names: renaming one breaks restoring savepoints.
+CLOCK_STATE = "key-clock"
+FEATURE_STATE = "feature-state"
+SEEN_STATE = "dedup-ids"
+PENDING_STATE = "pending-events"
 
 
 def subtask(ctx: RuntimeContext) -> tuple[int, int]:
@@ -89,8 +100,12 @@ class Decode(ProcessFunction):  # type: ignore[misc]
                 (k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1])): v
                 for k, v in self.end_offsets.items()
             }
+        # Bounded: partitions are never idle, they finish (at their end offset). Wall-clock
+        # idleness would exclude a partition that merely waits while the reader is busy
+        # with another one, and make its whole backlog late.
+        idle_ms = 2**62 if ends is not None else self.idle_ms
         self.clock = PartitionClock(
-            owned_partitions(inputs, reader, readers), ends, self.idle_ms, _now()
+            owned_partitions(inputs, reader, readers), ends, idle_ms, _now()
         )
 
     def process_element(self, row: Row, ctx: ProcessFunction.Context) -> Any:
@@ -110,44 +125,111 @@ class Decode(ProcessFunction):  # type: ignore[misc]
         yield Row(key, out.time, out), basis
 
 
+class SeenIds(MutableMapping[str, int]):
+    """The dedup ids of the current key, read and written in a MapState one id at a time."""
+
+    def __init__(self, state: MapState) -> None:
+        self.state = state
+
+    def __getitem__(self, key: str) -> int:
+        value = self.state.get(key)
+        if value is None:
+            raise KeyError(key)
+        return int(value)
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self.state.put(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.state.remove(key)
+
+    def __contains__(self, key: object) -> bool:
+        return bool(self.state.contains(key))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.state.keys()))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.state.keys())  # noqa: SIM118 - a MapState, not a dict
+
+
 class Features(KeyedProcessFunction):  # type: ignore[misc]
-    """Per-key feature state machine with event-time timers at its due ticks."""
+    """Per-key feature state machine with event-time timers at its due ticks.
+
+    State is split so an arrival touches only what deciding LATE / DUPLICATE needs: the
+    key's clock (a small blob) and its dedup ids (a MapState); the feature state proper
+    (windows, plays, viewers, ...) is read and written once per evaluated tick.
+    """
 
     def __init__(self, job: str, registry_url: str, topics: dict[str, str], tick_ms: int) -> None:
         self.job, self.registry_url, self.topics, self.tick_ms = job, registry_url, topics, tick_ms
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.machine = BY_JOB[self.job].machine
-        self.state = runtime_context.get_state(
-            ValueStateDescriptor(STATE_NAME, types.PICKLED_STATE)
+        self.clock_state = runtime_context.get_state(
+            ValueStateDescriptor(CLOCK_STATE, types.PICKLED_STATE)
+        )
+        self.feature_state = runtime_context.get_state(
+            ValueStateDescriptor(FEATURE_STATE, types.PICKLED_STATE)
+        )
+        self.pending = runtime_context.get_list_state(
+            ListStateDescriptor(PENDING_STATE, types.PICKLED_STATE)
+        )
+        self.seen = SeenIds(
+            runtime_context.get_map_state(
+                MapStateDescriptor(SEEN_STATE, Types.STRING(), Types.LONG())
+            )
         )
         self.codecs = JobCodecs.connect(self.job, self.registry_url, self.topics)
 
+    def _clock(self) -> KeyClock | None:
+        clock: KeyClock | None = self.clock_state.value()
+        if clock is not None:
+            clock.seen = self.seen
+        return clock
+
+    def _store_clock(self, clock: KeyClock) -> None:
+        # dedup ids live in the MapState, waiting events in the ListState
+        clock.seen, clock.pending = {}, []
+        self.clock_state.update(clock)
+
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Any:
         ev: Event = row[2]
-        key = row[0]
-        state = self.state.value() or self.machine.new_state(key)
+        clock = self._clock() or KeyClock(seen=self.seen)
         watermark = ctx.timer_service().current_watermark()
-        rejected, ticks = self.machine.offer(state, ev, watermark, self.tick_ms)
+        rejected, ticks = offer(clock, ev, watermark, self.tick_ms)
         if rejected is not None:
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
             return
-        self.state.update(state)
+        # Append only: while the watermark waits, a hot key's buffer may grow large.
+        self.pending.add(ev)
+        self._store_clock(clock)
         for t in ticks:
             ctx.timer_service().register_event_time_timer(t)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
-        state = self.state.value()
-        if state is None:
+        clock = self._clock()
+        if clock is None:
             return
+        clock.pending = sorted(self.pending.get() or [], key=lambda e: e.sort_key)
+        key = ctx.get_current_key()
+        state = self.feature_state.value() or self.machine.new_state(key)
+        state.clock = clock
         step = self.machine.on_tick(state, timestamp, self.tick_ms)
         if step.state is None:
-            self.state.clear()
+            self.clock_state.clear()
+            self.feature_state.clear()
+            self.seen.state.clear()
+            self.pending.clear()
         else:
-            self.state.update(step.state)
+            self.pending.update(step.state.clock.pending)  # what is still waiting
+            self._store_clock(step.state.clock)
+            if step.state.clock.closed_at is not None:
+                self.feature_state.clear()  # a closed game keeps only its clock
+            else:
+                self.feature_state.update(replace(step.state, clock=KeyClock()))
             for t in step.timers:
                 ctx.timer_service().register_event_time_timer(t)
-        key = ctx.get_current_key()
         now = _now()
         for feature_time, value in step.emissions:
             yield Row(key.encode(), self.codecs.feature_value(value, now), feature_time)

@@ -22,6 +22,10 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = (self.topic, self.partition, self.offset, self.timestamp, self.key, self.value)
+        return (RawRecord, fields)
+
 
 def dead_letter(job: str, reason: str, error: str, raw: RawRecord) -> DeadLetter:
     """A DeadLetter record (avro_schemas/ops/DeadLetter.avsc) keeping the original bytes."""
