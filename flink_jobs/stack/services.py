@@ -160,26 +160,17 @@ class LocalStack:
             KAFKA_MARKER,
             str(props),
         ]
-        log_file = self.logs / "kafka.log"
-        child = proc.spawn(cmd, home, log_file, env_with_java(java))
-        ok = proc.wait_until(
+        return self._launch(
+            "kafka",
+            cmd,
+            home,
+            java,
+            KAFKA_MARKER,
+            artifacts.KAFKA_VERSION,
             lambda: health.kafka_ok(self.s.bootstrap_servers),
+            f"Kafka did not become ready on {self.s.bootstrap_servers}",
             timeout_s,
-            # The Popen handle, not /proc: right after exec the command line can read empty.
-            lambda: child.poll() is None,
         )
-        if not ok:
-            proc.stop(child.pid, KAFKA_MARKER, 5)
-            raise StackError(
-                f"Kafka did not become ready on {self.s.bootstrap_servers} within "
-                f"{timeout_s:.0f}s; last lines of {log_file}:\n{proc.log_tail(log_file)}"
-            )
-        return {
-            "pid": child.pid,
-            "version": artifacts.KAFKA_VERSION,
-            "log": str(log_file),
-            "started_at": time.time(),
-        }
 
     def _kafka_properties(self, data_dir: Path) -> str:
         b, c = self.s.kafka_port, self.s.controller_port
@@ -242,23 +233,43 @@ class LocalStack:
             "-jar",
             str(app / REGISTRY_MARKER),
         ]
-        log_file = self.logs / "registry.log"
-        child = proc.spawn(cmd, home, log_file, env_with_java(java))
-        ok = proc.wait_until(
+        return self._launch(
+            "registry",
+            cmd,
+            home,
+            java,
+            REGISTRY_MARKER,
+            artifacts.APICURIO_VERSION,
             lambda: health.registry_ok(self.s.registry_url),
+            f"the schema registry did not answer on {self.s.registry_url}",
             timeout_s,
-            # The Popen handle, not /proc: right after exec the command line can read empty.
-            lambda: child.poll() is None,
         )
-        if not ok:
-            proc.stop(child.pid, REGISTRY_MARKER, 5)
+
+    def _launch(
+        self,
+        name: str,
+        cmd: list[str],
+        home: Path,
+        java: Path,
+        marker: str,
+        version: str,
+        ready: Callable[[], bool],
+        failure: str,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """Start one service, wait until `ready`, and describe it for the state file."""
+        log_file = self.logs / f"{name}.log"
+        child = proc.spawn(cmd, home, log_file, env_with_java(java))
+        # The Popen handle, not /proc: right after exec the command line can read empty.
+        if not proc.wait_until(ready, timeout_s, lambda: child.poll() is None):
+            proc.stop(child.pid, marker, 5)
             raise StackError(
-                f"the schema registry did not answer on {self.s.registry_url} within "
-                f"{timeout_s:.0f}s; last lines of {log_file}:\n{proc.log_tail(log_file)}"
+                f"{failure} within {timeout_s:.0f}s; last lines of {log_file}:\n"
+                f"{proc.log_tail(log_file)}"
             )
         return {
             "pid": child.pid,
-            "version": artifacts.APICURIO_VERSION,
+            "version": version,
             "log": str(log_file),
             "started_at": time.time(),
         }

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.features.common import Event, Record, Rejected
+from udfs.features.common import Event, Record, Rejected, offer
 from udfs.features.families import FAMILIES
 
 MIN_WATERMARK = -(2**63)
@@ -70,7 +70,7 @@ def run(
         if key is None:
             continue
         state = states.get(key) or machine.new_state(key)
-        rejected, ticks = machine.offer(state, ev, watermark, tick_ms)
+        rejected, ticks = offer(state.clock, ev, watermark, tick_ms)
         if rejected:
             res.rejected.append((ev, rejected))
             continue

@@ -10,7 +10,6 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.features import common
 from udfs.features.common import (
     DAY,
     HOUR,
@@ -58,12 +57,6 @@ class GameState:
 
 def new_state(game_id: str) -> GameState:
     return GameState(game_id)
-
-
-def offer(
-    state: GameState, ev: Event, watermark: int, tick_ms: int
-) -> tuple[Rejected | None, list[int]]:
-    return common.offer(state.clock, ev, watermark, tick_ms)
 
 
 def on_tick(state: GameState, tick: int, tick_ms: int) -> Step[GameState]:

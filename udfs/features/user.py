@@ -12,7 +12,6 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from udfs.features import common
 from udfs.features.common import (
     DAY,
     HOUR,
@@ -20,7 +19,6 @@ from udfs.features.common import (
     Event,
     KeyClock,
     Record,
-    Rejected,
     Step,
     tick_of,
     window_exits,
@@ -56,13 +54,6 @@ class UserState:
 
 def new_state(user_id: str) -> UserState:
     return UserState(user_id)
-
-
-def offer(
-    state: UserState, ev: Event, watermark: int, tick_ms: int
-) -> tuple[Rejected | None, list[int]]:
-    """Accept or reject one interaction on arrival; accepted ones wait for their tick."""
-    return common.offer(state.clock, ev, watermark, tick_ms)
 
 
 def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:

@@ -139,13 +139,14 @@ def test_late_and_duplicate_are_rejected_with_reasons() -> None:
 def test_event_behind_last_evaluated_tick_is_late_even_without_watermark() -> None:
     """After a tick was evaluated for a key, an older event for it is LATE (restore case)."""
     from udfs.features import user
+    from udfs.features.common import offer
 
     state = user.new_state("u1")
-    _, ticks = user.offer(state, ui(1_500), driver.MIN_WATERMARK, 1000)
+    _, ticks = offer(state.clock, ui(1_500), driver.MIN_WATERMARK, 1000)
     step = user.on_tick(state, ticks[0], 1000)
     assert step.emissions and step.state is not None
     state = step.state
-    rejected, _ = user.offer(state, ui(1_200), driver.MIN_WATERMARK, 1000)
+    rejected, _ = offer(state.clock, ui(1_200), driver.MIN_WATERMARK, 1000)
     assert rejected is not None and rejected.reason == "LATE"
 
 
