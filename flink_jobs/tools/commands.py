@@ -16,7 +16,7 @@ from flink_jobs.stack.java import JavaNotFound
 from flink_jobs.stack.processes import PortInUse
 from flink_jobs.stack.services import LocalStack, StackError
 from flink_jobs.submit import SubmitError
-from flink_jobs.tools import schemas, simulate, tail
+from flink_jobs.tools import progress, schemas, simulate, tail
 from udfs.serde.jobcodecs import SchemaNotRegistered
 from udfs.sim import SimConfig
 
@@ -144,8 +144,11 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
     err(f"run: {', '.join(cfg.jobs)} on a MiniCluster, parallelism {cfg.parallelism}, {mode}")
     err(f"     Kafka {cfg.bootstrap_servers}, registry {cfg.registry_url}")
     t0 = time.monotonic()
-    result = execute(cfg)
-    err(f"run: finished in {time.monotonic() - t0:.1f}s ({result})")
+    outputs = sorted({cfg.output_topic(j) for j in cfg.jobs} | {cfg.topics.dead_letters})
+    with progress.Heartbeat(cfg.bootstrap_servers, outputs, err):
+        result = execute(cfg)
+    job_id = result.get_job_id() if hasattr(result, "get_job_id") else "?"
+    err(f"run: job {job_id} finished in {time.monotonic() - t0:.1f}s")
     return 0
 
 
