@@ -169,7 +169,7 @@ def build_pipeline(
     ]
 
 
-def execute(cfg: JobConfig, name: str | None = None, detached: bool = False) -> object:
+def execute(cfg: JobConfig, name: str | None = None) -> object:
     env, t_env = environment(cfg)
     statements = t_env.create_statement_set()
     for job in cfg.jobs:
@@ -189,6 +189,4 @@ def execute(cfg: JobConfig, name: str | None = None, detached: bool = False) -> 
             )
     statements.attach_as_datastream()
     job_name = name or f"tipoff {'+'.join(cfg.jobs)}"
-    if detached:
-        return env.execute_async(job_name)
     return env.execute(job_name)

@@ -8,6 +8,7 @@ import io
 import json
 import random
 import struct
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,8 +51,6 @@ def consume_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Msg
         c.assign([TopicPartition(topic, p, 0) for p in parts])
         out: list[Msg] = []
         pos = dict.fromkeys(parts, 0)
-        import time
-
         deadline = time.monotonic() + timeout_s
         while any(pos[p] < ends[p] for p in parts) and time.monotonic() < deadline:
             m = c.poll(0.5)
