@@ -114,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_options(sb)
     _stack_options(sb)
 
+    dq = sub.add_parser(
+        "dlq",
+        help="summarize dead letters, or replay them to their source topics after a fix",
+        description="inspect: counts by job, reason and topic with example errors. "
+        "replay: re-publish the selected records' original key and value bytes to the topic "
+        "they came from (once per record, even if both jobs rejected it).",
+    )
+    dq.add_argument("action", choices=["inspect", "replay"])
+    dq.add_argument("--job", choices=["user-features", "game-features"])
+    dq.add_argument("--reason", help="DECODE_ERROR, UNKNOWN_SCHEMA, INVALID, DUPLICATE or LATE")
+    dq.add_argument("--topic", help="only records that came from this topic")
+    dq.add_argument("--samples", type=int, default=2, help="example errors per group (2)")
+    dq.add_argument("--dry-run", action="store_true", help="replay: count, send nothing")
+    _stack_options(dq)
+
     dm = sub.add_parser(
         "demo",
         help="everything live: stack, schemas, both jobs, simulator, a refreshing feature view",

@@ -39,6 +39,7 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
             "demo": demo,
             "run": run_cmd,
             "submit": submit_cmd,
+            "dlq": dlq_cmd,
         }[a.command]
         return handler(a, s)
     except (
@@ -159,6 +160,17 @@ def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
     cfg = from_args(a, (a.job,), s)
     job_id = submit(cfg, a.job, a.jobmanager, a.cluster_python, log=err)
     print(job_id)
+    return 0
+
+
+def dlq_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.tools import dlq
+
+    select = dlq.Selection(a.job, a.reason, a.topic)
+    if a.action == "inspect":
+        dlq.inspect(s, select, a.samples, log=print)
+    else:
+        dlq.replay(s, select, a.dry_run, log=print)
     return 0
 
 
