@@ -41,13 +41,9 @@ class JobConfig:
 
     def topics_for(self, job: str) -> dict[str, str]:
         """Role -> topic for JobCodecs (roles: .avsc paths of inputs/outputs, dead_letters)."""
-        t = self.topics
-        roles = {"events/UserInteraction.avsc": t.user_interactions, "dead_letters": t.dead_letters}
-        if job == "game-features":
-            roles["events/GameEvent.avsc"] = t.game_events
-            roles["features/GameFeatures.avsc"] = t.game_features
-        else:
-            roles["features/UserFeatures.avsc"] = t.user_features
+        schema_of = self.topics.schema_of()
+        roles = {schema_of[t]: t for t in [*self.input_topics(job), self.output_topic(job)]}
+        roles["dead_letters"] = self.topics.dead_letters
         return roles
 
     def input_topics(self, job: str) -> list[str]:

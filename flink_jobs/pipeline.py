@@ -142,7 +142,7 @@ def with_watermarks(decoded: DataStream, cfg: JobConfig, job: str) -> DataStream
 
 
 def build_pipeline(
-    env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, cfg: JobConfig, job: str
+    t_env: StreamTableEnvironment, cfg: JobConfig, job: str
 ) -> list[tuple[str, DataStream]]:
     """One feature job's dataflow; returns (sink table, stream) pairs to insert."""
     topics = cfg.topics_for(job)
@@ -173,7 +173,7 @@ def execute(cfg: JobConfig, name: str | None = None) -> object:
     env, t_env = environment(cfg)
     statements = t_env.create_statement_set()
     for job in cfg.jobs:
-        for table, stream in build_pipeline(env, t_env, cfg, job):
+        for table, stream in build_pipeline(t_env, cfg, job):
             view = f"{table}_rows"
             t_env.create_temporary_view(view, t_env.from_data_stream(stream))
             # The feature time rides in a header: a tombstone has no value to carry it, and

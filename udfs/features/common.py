@@ -137,6 +137,11 @@ class KeyClock:
         out, self.pending = self.pending[:i], self.pending[i:]
         return out
 
+    def scheduled(self, tick: int) -> bool:
+        """Is `tick` on the agenda? A timer for any other tick is stale (cleanup moved)."""
+        i = bisect.bisect_left(self.agenda, tick)
+        return i < len(self.agenda) and self.agenda[i] == tick
+
     def take_agenda(self, tick: int) -> bool:
         """Remove every agenda tick <= tick; True if `tick` itself was on it."""
         i = bisect.bisect_right(self.agenda, tick)
@@ -147,10 +152,9 @@ class KeyClock:
         return was
 
     def set_cleanup(self, at: int) -> list[int]:
-        if self.cleanup_at is not None and self.cleanup_at != at:
-            i = bisect.bisect_left(self.agenda, self.cleanup_at)
-            if i < len(self.agenda) and self.agenda[i] == self.cleanup_at:
-                del self.agenda[i]
+        old = self.cleanup_at
+        if old is not None and old != at and self.scheduled(old):
+            del self.agenda[bisect.bisect_left(self.agenda, old)]
         self.cleanup_at = at
         return self.schedule([at])
 

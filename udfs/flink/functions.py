@@ -9,7 +9,6 @@ except the Event itself and the per-key state blob.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator, MutableMapping
 from dataclasses import replace
@@ -31,7 +30,6 @@ from udfs.flink.partition_clock import PartitionClock, owned_partitions
 from udfs.serde.inputs import DeadLetter, RawRecord, dead_letter
 from udfs.serde.jobcodecs import JobCodecs
 
-log = logging.getLogger("tipoff")
 # State names: renaming one breaks restoring savepoints.
 CLOCK_STATE = "key-clock"
 FEATURE_STATE = "feature-state"
@@ -209,8 +207,8 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         clock = self._clock()
-        if clock is None:
-            return
+        if clock is None or not clock.scheduled(timestamp):
+            return  # stale (a later event moved the cleanup): skip loading the key's state
         clock.pending = sorted(self.pending.get() or [], key=lambda e: e.sort_key)
         key = ctx.get_current_key()
         state = self.feature_state.value() or self.machine.new_state(key)
