@@ -16,14 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from flink_jobs.settings import Settings
 from flink_jobs.stack.services import LocalStack
 from flink_jobs.tools import schemas
-from flink_jobs.tools.tail import consumer
+from flink_jobs.tools.tail import consumer, decode
 
 Log = Callable[[str], None]
 
@@ -98,7 +96,7 @@ def run(s: Settings, duration_s: float, rate: float, log: Log) -> int:
         ],
         str(logs / "demo-simulate.log"),
     )
-    deser = AvroDeserializer(SchemaRegistryClient({"url": s.endpoints.registry_url, "timeout": 15}))
+    deser = AvroDeserializer(schemas.registry(s.endpoints.registry_url))
     c: Consumer = consumer(s.endpoints.bootstrap_servers, from_beginning=False)
     c.subscribe([s.topics.game_features, s.topics.user_features])
     state: dict[str, dict[str, Any]] = {s.topics.game_features: {}, s.topics.user_features: {}}
@@ -111,9 +109,7 @@ def run(s: Settings, duration_s: float, rate: float, log: Log) -> int:
                 return 1
             msg = c.poll(0.2)
             if msg is not None and not msg.error():
-                value = msg.value()
-                ctx = SerializationContext(msg.topic(), MessageField.VALUE)
-                state[msg.topic()][msg.key().decode()] = value and deser(value, ctx)
+                state[msg.topic()][msg.key().decode()] = decode(msg, deser).value
             if time.monotonic() - last >= (2 if tty else 15):
                 last = time.monotonic()
                 view = _view(

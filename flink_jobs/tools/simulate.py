@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from confluent_kafka import KafkaError, Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from flink_jobs.settings import Settings
 from flink_jobs.stack.health import admin
+from flink_jobs.tools.schemas import registry
 from udfs.serde import avsc
 from udfs.sim import Emission, SimConfig, Simulation
 
@@ -120,7 +120,7 @@ def producer(bootstrap: str) -> Producer:
 
 def run(s: Settings, cfg: SimConfig, live: bool, log: Log, progress: bool = True) -> SendReport:
     _check_topics(s)
-    client = SchemaRegistryClient({"url": s.endpoints.registry_url, "timeout": 15})
+    client = registry(s.endpoints.registry_url)
     topic_of = {"game": s.topics.game_events, "interaction": s.topics.user_interactions}
     conf = {
         "auto.register.schemas": False,

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from flink_jobs.settings import Endpoints
+from flink_jobs.tools.schemas import registry
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def records(
 ) -> Iterator[TailRecord]:
     """Decoded records of `topic`; stops after `max_records` or `idle_timeout_s` without one."""
     c = consumer(ep.bootstrap_servers, from_beginning)
-    deser = AvroDeserializer(SchemaRegistryClient({"url": ep.registry_url, "timeout": 15}))
+    deser = AvroDeserializer(registry(ep.registry_url))
     try:
         _wait_for_partitions(c, topic)
         c.subscribe([topic])
@@ -103,12 +103,13 @@ def records(
                 raise KafkaException(msg.error())
             last = time.monotonic()
             seen += 1
-            yield _decode(msg, deser)
+            yield decode(msg, deser)
     finally:
         c.close()
 
 
-def _decode(msg: Any, deser: AvroDeserializer) -> TailRecord:
+def decode(msg: Any, deser: AvroDeserializer) -> TailRecord:
+    """One consumed message, its value decoded through the registry (errors kept, not raised)."""
     raw = msg.value()
     schema_id = int.from_bytes(raw[1:5], "big") if raw and len(raw) >= 5 and raw[0] == 0 else None
     value, error = None, None
