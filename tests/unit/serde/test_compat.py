@@ -393,14 +393,14 @@ def _game_event_with(field: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 
 def test_game_event_venue_id_without_default_breaks_backward() -> None:
-    """Adding a plain string venue_id to GameEvent is BACKWARD-incompatible, naming the field."""
-    new, old = _game_event_with(fld("venue_id", "string"))
+    """Adding a plain int attendance to GameEvent is BACKWARD-incompatible, naming the field."""
+    new, old = _game_event_with(fld("attendance", "int"))
     (problem,) = check(new, [old], "BACKWARD")
-    assert problem.path == "GameEvent.venue_id"
-    assert problem.message.startswith("GameEvent.venue_id: field added without a default")
+    assert problem.path == "GameEvent.attendance"
+    assert problem.message.startswith("GameEvent.attendance: field added without a default")
 
 
 def test_game_event_nullable_venue_id_is_full_compatible() -> None:
-    """Adding venue_id as ["null","string"] with default null to GameEvent is FULL compatible."""
-    new, old = _game_event_with(fld("venue_id", ["null", "string"], default=None))
+    """Adding stadium as ["null","string"] with default null to GameEvent is FULL compatible."""
+    new, old = _game_event_with(fld("stadium", ["null", "string"], default=None))
     assert check(new, [old], "FULL") == []

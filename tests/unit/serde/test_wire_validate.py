@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import struct
 
@@ -13,7 +12,7 @@ from udfs.serde import avsc
 from udfs.serde.validate import EARLIEST_EVENT_TIME, problems
 from udfs.serde.wire import Codec, DecodeFailure, parse
 
-GAME = avsc.load("events/GameEvent.avsc")
+GAME_V1, GAME = avsc.history("events/GameEvent.avsc")  # release 1, and the current v2
 NOW = 1_790_000_000_000
 VALID = {
     "event_id": "g-1",
@@ -32,13 +31,10 @@ VALID = {
     "sequence": 2,
     "revision": 0,
     "event_time": NOW - 1000,
+    "venue_id": "arena-h",
+    "broadcast_network": None,
 }
-
-
-def v2_schema() -> dict:
-    s = copy.deepcopy(GAME)
-    s["fields"].append({"name": "venue_id", "type": ["null", "string"], "default": None})
-    return s
+VALID_V1 = {k: v for k, v in VALID.items() if k not in ("venue_id", "broadcast_network")}
 
 
 def wire(schema: dict, record: dict, schema_id: int) -> bytes:
@@ -48,7 +44,7 @@ def wire(schema: dict, record: dict, schema_id: int) -> bytes:
     return buf.getvalue()
 
 
-WRITERS = {1: parse(GAME), 2: parse(v2_schema())}
+WRITERS = {1: parse(GAME_V1), 2: parse(GAME)}
 
 
 def lookup(schema_id: int) -> object:
@@ -57,7 +53,8 @@ def lookup(schema_id: int) -> object:
     return WRITERS[schema_id]
 
 
-CODEC = Codec(parse(GAME), 1, lookup)
+CODEC = Codec(parse(GAME), 2, lookup)  # the current build: v2 reader
+CODEC_V1 = Codec(parse(GAME_V1), 1, lookup)  # a release-1 build
 
 
 def test_roundtrip_keeps_timestamps_as_epoch_ms() -> None:
@@ -65,9 +62,12 @@ def test_roundtrip_keeps_timestamps_as_epoch_ms() -> None:
     assert CODEC.decode(CODEC.encode(VALID)) == VALID
 
 
-def test_newer_writer_schema_resolves_to_the_reader() -> None:
-    """A v2 record (extra field) decodes with the v1 reader: the new field is dropped."""
-    assert CODEC.decode(wire(v2_schema(), {**VALID, "venue_id": "msg"}, 2)) == VALID
+def test_a_v1_build_reads_v2_records_dropping_the_new_fields() -> None:
+    assert CODEC_V1.decode(wire(GAME, VALID, 2)) == VALID_V1
+
+
+def test_a_v2_build_reads_v1_records_with_the_defaults() -> None:
+    assert CODEC.decode(wire(GAME_V1, VALID_V1, 1)) == {**VALID, "venue_id": None}
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,9 @@ def test_newer_writer_schema_resolves_to_the_reader() -> None:
         (None, "DECODE_ERROR", "empty"),
         (b"", "DECODE_ERROR", "empty"),
         (b"\x00\x00", "DECODE_ERROR", "header"),
-        (b"\x01" + wire(GAME, VALID, 1)[1:], "DECODE_ERROR", "magic"),
-        (wire(GAME, VALID, 1)[:-3], "DECODE_ERROR", "Avro decode failed"),
-        (wire(GAME, VALID, 1) + b"xx", "DECODE_ERROR", "trailing"),
+        (b"\x01" + wire(GAME, VALID, 2)[1:], "DECODE_ERROR", "magic"),
+        (wire(GAME, VALID, 2)[:-3], "DECODE_ERROR", "Avro decode failed"),
+        (wire(GAME, VALID, 2) + b"xx", "DECODE_ERROR", "trailing"),
         (wire(GAME, VALID, 7), "UNKNOWN_SCHEMA", "schema id 7"),
     ],
     ids=["null", "empty", "short", "magic", "truncated", "trailing", "unknown-id"],
