@@ -86,6 +86,7 @@ def user_record(user: str, seen: list[Accepted], t: int) -> Record | None:
         rec[name] = len(window(w))
     last_hour = [ev.record for ev in window(HOUR)]
     rec["video_starts_1h"] = sum(1 for r in last_hour if r["action"] == "VIDEO_START")
+    rec["alerts_opened_1h"] = sum(1 for r in last_hour if r["action"] == "ALERT_OPEN")
     rec["distinct_games_1h"] = len({r["game_id"] for r in last_hour if r["game_id"] is not None})
     rec["followed_teams"] = _followed(seen)
     rec["top_teams"] = rank_teams(_affinities(seen, t))[:TOP_N]

@@ -36,6 +36,8 @@ FOLLOW_WEIGHT = 5.0
 RETENTION_MS = 30 * DAY
 TIE_TOLERANCE = 1e-9
 TOP_N = 3
+# Fields added after release 1 (UserFeatures version 2): savepoints may hold records without.
+ADDED_FIELDS = ("alerts_opened_1h",)
 
 
 @dataclass(slots=True)
@@ -75,8 +77,19 @@ def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:
     del state.recent[:drop]
     clock.prune_seen(tick)
     record = evaluate(state, tick)
+    _upgrade_last_record(clock, record)
     emit = clock.emit_rule(tick, tick_ms, applied, record)
     return Step(state, [(tick, record)] if emit else [], timers, [])
+
+
+def _upgrade_last_record(clock: KeyClock, record: Record) -> None:
+    """A key restored from a savepoint taken before a field existed compares against a last
+    record without it, which would emit every key once for nothing. alerts_opened_1h never
+    changes alone (an ALERT_OPEN entering the hour is a fresh event; one leaving it lowers
+    interactions_1h too), so a missing value is taken as unchanged."""
+    last = clock.last_record
+    if last is not None and any(f not in last for f in ADDED_FIELDS):
+        clock.last_record = {**{f: record[f] for f in ADDED_FIELDS}, **last}
 
 
 def _clear(state: UserState, tick: int) -> Step[UserState]:
@@ -131,6 +144,7 @@ def evaluate(state: UserState, tick: int) -> Record:
         "user_id": state.user_id,
         **counts,
         "video_starts_1h": sum(1 for r in hour if r[1] == "VIDEO_START"),
+        "alerts_opened_1h": sum(1 for r in hour if r[1] == "ALERT_OPEN"),
         "distinct_games_1h": len({r[2] for r in hour if r[2] is not None}),
         "followed_teams": sorted(state.follows),
         "top_teams": top_teams(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from builders import T0, ui
 
@@ -52,6 +54,48 @@ def test_key_idle_longer_than_every_window_keeps_unwindowed_state() -> None:
     assert (last["interactions_24h"], last["interactions_1m"]) == (1, 1)
     assert last["followed_teams"] == ["nba-bos"] and last["top_teams"] == ["nba-bos"]
     assert last["session_id"] == f"u1:{T0 + 25 * HOUR}" and last["session_events"] == 1
+
+
+def test_alerts_opened_1h_counts_alert_opens_in_the_last_hour() -> None:
+    """alerts_opened_1h: ALERT_OPEN interactions in (T - 1 h, T]; other actions do not count."""
+    events = [
+        ui(0, action="ALERT_OPEN"),
+        ui(1, action="ALERT_OPEN"),
+        ui(2, action="CLICK"),
+        ui(30 * MINUTE, action="ALERT_OPEN"),
+    ]
+    out = {t - T0: v for _, t, v in outputs(events)}
+    got = {
+        t: (out[t]["alerts_opened_1h"], out[t]["interactions_1h"])
+        for t in (0, 1000, 30 * MINUTE, HOUR, HOUR + 1000, 90 * MINUTE)
+    }
+    assert got == {
+        0: (1, 1),
+        1000: (2, 3),
+        30 * MINUTE: (3, 4),
+        HOUR: (2, 3),  # the one at 0 is out: the window is (T - 1 h, T]
+        HOUR + 1000: (1, 1),
+        90 * MINUTE: (0, 0),
+    }
+
+
+def test_savepoint_from_before_alerts_opened_1h_restores_without_extra_emission() -> None:
+    """Restored state whose last record lacks alerts_opened_1h (taken by release 1) emits
+    only when something changed, and the next record it emits carries the field."""
+    from udfs.features import user
+    from udfs.features.common import offer
+
+    state = user.new_state("u1")
+    _, ticks = offer(state.clock, ui(500, action="ALERT_OPEN"), driver.MIN_WATERMARK, 1000)
+    first = user.on_tick(state, ticks[0], 1000).emissions[0][1]
+    assert first is not None and first["alerts_opened_1h"] == 1
+    state.clock.last_record = {k: v for k, v in first.items() if k != "alerts_opened_1h"}
+    state = pickle.loads(pickle.dumps(state))
+    state.clock.schedule([T0 + 30_000])  # a tick at which nothing changes
+    assert user.on_tick(state, T0 + 30_000, 1000).emissions == []
+    [(tick, rec)] = user.on_tick(state, T0 + 61_000, 1000).emissions  # leaves the 1 min window
+    assert tick == T0 + 61_000 and rec is not None
+    assert (rec["interactions_1m"], rec["alerts_opened_1h"]) == (0, 1)
 
 
 @pytest.mark.parametrize(

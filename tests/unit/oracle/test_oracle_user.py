@@ -53,6 +53,7 @@ def test_single_interaction_emits_at_its_tick_each_window_drop_and_tombstone() -
     e = B + 500
     base = dict.fromkeys(["interactions_1m", "interactions_5m", "interactions_1h"], 1)
     base.update(user_id="u1", interactions_24h=1, video_starts_1h=0, distinct_games_1h=0)
+    base.update(alerts_opened_1h=0)
     base.update(followed_teams=[], top_teams=[], session_id=f"u1:{e}", session_events=1)
     base.update(session_duration_s=0, watching_game_id=None, last_active_at=e)
     drops = [
@@ -102,6 +103,21 @@ def test_video_starts_and_distinct_games_in_one_hour() -> None:
     out = user_features(events)
     for t, count in [(B + 1000, 2), (B + HOUR + 1000, 0)]:
         assert (at(out, t)["video_starts_1h"], at(out, t)["distinct_games_1h"]) == (count, count)
+
+
+def test_alerts_opened_1h() -> None:
+    """alerts_opened_1h counts ALERT_OPEN in (T - 1 h, T]: at T - 1 h out, T - 1 h + 1 in."""
+    events = [
+        ui(B, "ALERT_OPEN"),
+        ui(B + 1, "ALERT_OPEN", game="g1"),
+        ui(B + 2, "VIDEO_START"),
+        ui(B + 20 * MIN, "ALERT_OPEN"),
+    ]
+    out = user_features(events)
+    got = [at(out, t)["alerts_opened_1h"] for t in (B, B + 1000, B + 20 * MIN, B + HOUR)]
+    assert got == [1, 2, 3, 2]
+    assert at(out, B + HOUR + 1000)["alerts_opened_1h"] == 1
+    assert at(out, B + HOUR + 20 * MIN)["alerts_opened_1h"] == 0
 
 
 @pytest.mark.parametrize(
