@@ -12,16 +12,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 from confluent_kafka import KafkaError, Producer
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from flink_jobs.settings import Settings
 from flink_jobs.stack.health import admin
-from flink_jobs.tools.schemas import registry
+from flink_jobs.tools.schemas import registry, subject
 from udfs.serde import avsc
-from udfs.sim import Emission, SimConfig, Simulation
+from udfs.sim import Emission, SimConfig, Simulation, versions
 
 Log = Callable[[str], None]
 FAST_EVENTS_PER_SECOND = 50  # event-time density of an as-fast-as-possible run without --duration
@@ -34,6 +37,7 @@ class SimulateError(RuntimeError):
 @dataclass
 class SendReport:
     per_topic: Counter[str] = field(default_factory=Counter)
+    per_version: Counter[int] = field(default_factory=Counter)  # records per schema version
     late: int = 0
     duplicates: int = 0
     corrections: int = 0
@@ -55,6 +59,9 @@ class SendReport:
             f"in {self.seconds:.1f}s ({rate:,.0f}/s)"
         ]
         out += [f"  {topic:<28} {n}" for topic, n in sorted(self.per_topic.items())]
+        if self.per_version:
+            versions_sent = ", ".join(f"v{v} {n}" for v, n in sorted(self.per_version.items()))
+            out.append(f"  schema versions: {versions_sent}")
         leagues = ", ".join(f"{k} {v}" for k, v in sorted(self.leagues.items()))
         out.append(f"  games {len(self.games)} ({leagues}), users {len(self.users)}")
         out.append(
@@ -118,10 +125,12 @@ def producer(bootstrap: str) -> Producer:
     )
 
 
-def run(s: Settings, cfg: SimConfig, live: bool, log: Log, progress: bool = True) -> SendReport:
-    _check_topics(s)
-    client = registry(s.endpoints.registry_url)
-    topic_of = {"game": s.topics.game_events, "interaction": s.topics.user_interactions}
+def serializers(
+    client: SchemaRegistryClient, topic_of: dict[str, str], schema_of: dict[str, str], mode: str
+) -> dict[tuple[str, int], AvroSerializer]:
+    """An AvroSerializer per (kind, schema version) `mode` can use; version n is the n-th
+    distinct version of the topic's .avsc (avsc.history: releases/ oldest first, then the
+    current file), as `tipoff schemas register` registers them. Each must be registered."""
     conf = {
         "auto.register.schemas": False,
         "use.latest.version": False,
@@ -129,12 +138,49 @@ def run(s: Settings, cfg: SimConfig, live: bool, log: Log, progress: bool = True
         # registry for Confluent-only "associations", which Apicurio does not serve.
         "subject.name.strategy.type": "TOPIC",
     }
-    ser = {
-        kind: AvroSerializer(
-            client, avsc.canonical(avsc.load(s.topics.schema_of()[topic])), conf=conf
+    out = {}
+    for kind, topic in topic_of.items():
+        rel = schema_of[topic]
+        history = avsc.history(rel)
+        for n in versions.used_by(mode):
+            if n > len(history):
+                raise SimulateError(f"{rel} has no version {n} (it has {len(history)})")
+            text = avsc.canonical(history[n - 1])
+            try:
+                client.lookup_schema(subject(topic), Schema(text, "AVRO"))
+            except SchemaRegistryError as e:
+                if e.http_status_code != 404:
+                    raise
+                raise SimulateError(
+                    f"version {n} of {rel} is not registered under {subject(topic)}; "
+                    "run `tipoff schemas register` (it registers every version)"
+                ) from e
+            # Non-strict (the default): fields the writer schema lacks are left out.
+            out[(kind, n)] = AvroSerializer(client, text, conf=conf)
+    return out
+
+
+def run(
+    s: Settings,
+    cfg: SimConfig,
+    live: bool,
+    log: Log,
+    progress: bool = True,
+    schema_version: str = str(versions.CURRENT_VERSION),
+    only: slice | None = None,
+) -> SendReport:
+    """Send the simulation; `schema_version` is one of versions.MODES: every record at
+    version 1 or 2 of its schema, or "mixed", each at the version its producer writes.
+    `only` sends just those positions of the emission sequence (duplicates included), e.g.
+    the first half of a run now and the rest later."""
+    if schema_version not in versions.MODES:
+        raise SimulateError(
+            f"--schema-version must be one of {', '.join(versions.MODES)}, got {schema_version}"
         )
-        for kind, topic in topic_of.items()
-    }
+    _check_topics(s)
+    client = registry(s.endpoints.registry_url)
+    topic_of = {"game": s.topics.game_events, "interaction": s.topics.user_interactions}
+    ser = serializers(client, topic_of, s.topics.schema_of(), schema_version)
     ctx = {k: SerializationContext(t, MessageField.VALUE) for k, t in topic_of.items()}
     prod = producer(s.endpoints.bootstrap_servers)
     report = SendReport()
@@ -149,12 +195,14 @@ def run(s: Settings, cfg: SimConfig, live: bool, log: Log, progress: bool = True
         raise SimulateError(f"cannot simulate that: {e}") from e
     t0, next_progress = time.monotonic(), time.monotonic() + 2.0
     try:
-        for em in sim:
+        part = sim if only is None else islice(sim, only.start, only.stop, only.step)
+        for em in part:
             if live:
                 _sleep_until(em.emit_ms)
-            value = ser[em.kind](em.record, ctx[em.kind])
+            version = versions.choose(schema_version, em.writer_version)
+            value = ser[(em.kind, version)](em.record, ctx[em.kind])
             _produce(prod, topic_of[em.kind], em.key.encode(), value, delivered)
-            _count(report, em, topic_of[em.kind])
+            _count(report, em, topic_of[em.kind], version)
             if progress and time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + 2.0
                 _progress(report, cfg.total_events, time.monotonic() - t0)
@@ -190,8 +238,9 @@ def _produce(
             prod.poll(0.1)  # the local queue is full: let deliveries drain
 
 
-def _count(r: SendReport, em: Emission, topic: str) -> None:
+def _count(r: SendReport, em: Emission, topic: str, version: int) -> None:
     r.per_topic[topic] += 1
+    r.per_version[version] += 1
     r.late += em.late
     r.duplicates += em.duplicate
     if em.kind == "game":

@@ -149,6 +149,8 @@ def build_feed(plan: GamePlan, seed: int, correction_share: float) -> list[Recor
                 "sequence": sequence,
                 "revision": revision,
                 "event_time": t,
+                "venue_id": info.venue_id,
+                "broadcast_network": info.broadcast_network,
             }
         )
         return eid

@@ -18,6 +18,7 @@ from udfs.sim.interactions import InteractionStream
 from udfs.sim.profile import GameActivity, Profile
 from udfs.sim.schedule import GameInfo, GamePlan, build_schedule
 from udfs.sim.users import Population
+from udfs.sim.versions import CURRENT_VERSION, interaction_version
 
 Record = dict[str, Any]
 # A resent copy follows its first copy within this many milliseconds.
@@ -73,6 +74,10 @@ class Emission:
     record: Record
     late: bool
     duplicate: bool
+    # The schema version the record's producer writes (udfs/sim/versions.py): 1 from an
+    # app not yet upgraded or for a game whose feed provider has not upgraded. The record
+    # holds every current field regardless; the sender decides what to serialize with.
+    writer_version: int = CURRENT_VERSION
 
 
 @dataclass
@@ -172,6 +177,7 @@ class Simulation:
         rng = random.Random(f"{cfg.seed}:disorder")
         heap: list[tuple[int, int, Emission]] = []
         order = 0
+        feed_version = {plan.info.game_id: plan.info.feed_version for plan in self._plans}
         for kind, record in self._originals():
             t = record["event_time"]
             # Every later original has event_time >= t, hence emit_ms >= t: safe to release.
@@ -185,12 +191,17 @@ class Simulation:
                 emit = t + rng.randint(*cfg.late_delay_ms)
             else:
                 emit = t + rng.randint(0, cfg.out_of_order_ms)
-            key = record["game_id"] if is_game else record["user_id"]
+            if is_game:
+                key, version = record["game_id"], feed_version[record["game_id"]]
+            else:
+                key = record["user_id"]
+                version = interaction_version(record["device"], record["app_version"])
             order += 1
-            heapq.heappush(heap, (emit, order, Emission(emit, kind, key, record, late, False)))
+            em = Emission(emit, kind, key, record, late, False, version)
+            heapq.heappush(heap, (emit, order, em))
             if not protected and rng.random() < cfg.duplicate_share:
                 again = emit + rng.randint(*DUPLICATE_GAP_MS)
-                copy = Emission(again, kind, key, dict(record), late, True)
+                copy = Emission(again, kind, key, dict(record), late, True, version)
                 order += 1
                 heapq.heappush(heap, (again, order, copy))
                 summary.duplicates += 1

@@ -126,18 +126,23 @@ class InteractionStream:
             if game is not None and team not in (game.home_team_id, game.away_team_id):
                 game = None
         content_id, dwell_ms = self._content(action)
+        # In this order: both draw from the stream (the records of a seed stay the same).
+        session_hint = self._session(user, t)
+        device = self._device(user)
         return {
             "event_id": f"i-{self.seed}-{serial}",
             "user_id": pop.user_id(user),
-            "session_hint": self._session(user, t),
+            "session_hint": session_hint,
             "action": action,
             "game_id": game.game_id if game is not None else None,
             "team_id": team,
             "league": league,
             "content_id": content_id,
-            "device": self._device(user),
+            "device": device,
             "dwell_ms": dwell_ms,
             "event_time": t,
+            "app_version": pop.app_version(user, device),
+            "locale": pop.locale[user],
         }
 
     def _session(self, user: int, t: int) -> str | None:

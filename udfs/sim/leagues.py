@@ -33,6 +33,13 @@ class LeagueSpec:
     roster_size: int
     weight: float
     teams: tuple[str, ...]
+    # What a home team plays in: the venue id of a team is "<team_id>-<venue_kind>" unless
+    # it shares a well-known venue (SHARED_VENUES).
+    venue_kind: str = "arena"
+    # National broadcasters (network, relative weight) and the share of games they carry;
+    # the other games have no national broadcast (regional TV and streaming only).
+    networks: tuple[tuple[str, float], ...] = ()
+    national_share: float = 0.0
 
     @property
     def mean_points(self) -> float:
@@ -87,6 +94,8 @@ LEAGUES: dict[str, LeagueSpec] = {
                 "okc",
                 "cle",
             ),
+            networks=(("ESPN", 0.35), ("NBC", 0.25), ("Prime Video", 0.25), ("ABC", 0.15)),
+            national_share=0.3,
         ),
         LeagueSpec(
             code="NFL",
@@ -120,6 +129,16 @@ LEAGUES: dict[str, LeagueSpec] = {
                 "det",
                 "lar",
             ),
+            venue_kind="stadium",
+            networks=(
+                ("FOX", 0.25),
+                ("CBS", 0.25),
+                ("NBC", 0.2),
+                ("ESPN", 0.15),
+                ("Prime Video", 0.1),
+                ("NFL Network", 0.05),
+            ),
+            national_share=0.45,
         ),
         LeagueSpec(
             code="NHL",
@@ -148,6 +167,8 @@ LEAGUES: dict[str, LeagueSpec] = {
                 "tbl",
                 "van",
             ),
+            networks=(("ESPN", 0.4), ("TNT", 0.4), ("ABC", 0.2)),
+            national_share=0.2,
         ),
         LeagueSpec(
             code="EPL",
@@ -180,6 +201,10 @@ LEAGUES: dict[str, LeagueSpec] = {
                 "wol",
                 "bou",
             ),
+            venue_kind="stadium",
+            # Most 3 pm Saturday kick-offs are not televised in the UK.
+            networks=(("Sky Sports", 0.6), ("TNT Sports", 0.3), ("Prime Video", 0.1)),
+            national_share=0.55,
         ),
         LeagueSpec(
             code="MLS",
@@ -208,11 +233,30 @@ LEAGUES: dict[str, LeagueSpec] = {
                 "phi",
                 "orl",
             ),
+            venue_kind="stadium",
+            networks=(("FOX", 0.7), ("FS1", 0.3)),
+            national_share=0.2,
         ),
     )
 }
 
 LEAGUE_CODES: tuple[str, ...] = tuple(LEAGUES)
+
+# Teams of different leagues that share a building.
+SHARED_VENUES: dict[str, str] = {
+    "nba-nyk": "madison-square-garden",
+    "nhl-nyr": "madison-square-garden",
+    "nba-bos": "td-garden",
+    "nhl-bos": "td-garden",
+    "nba-chi": "united-center",
+    "nhl-chi": "united-center",
+    "nba-tor": "scotiabank-arena",
+    "nhl-tor": "scotiabank-arena",
+    "nba-den": "ball-arena",
+    "nhl-col": "ball-arena",
+    "nfl-sea": "lumen-field",
+    "mls-sea": "lumen-field",
+}
 
 
 def structural_events(spec: LeagueSpec) -> int:
@@ -233,3 +277,11 @@ def all_teams() -> list[tuple[str, float]]:
 def league_of_team(team_id: str) -> str:
     """League code of a team id such as "nba-bos"."""
     return team_id.split("-", 1)[0].upper()
+
+
+def venue_of(home_team_id: str) -> str:
+    """Venue id of a home team's games, e.g. "nfl-gb-stadium" or "madison-square-garden"."""
+    shared = SHARED_VENUES.get(home_team_id)
+    if shared is not None:
+        return shared
+    return f"{home_team_id}-{LEAGUES[league_of_team(home_team_id)].venue_kind}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from udfs.sim.leagues import LEAGUES, LeagueSpec, structural_events
+from udfs.sim.leagues import LEAGUES, LeagueSpec, structural_events, venue_of
+from udfs.sim.versions import CURRENT_VERSION, v1_feed_games
 
 # Share of all original events that the games should produce; interactions get the rest.
 GAME_EVENT_SHARE = 0.15
@@ -24,6 +25,12 @@ class GameInfo:
     away_team_id: str
     start_ms: int
     end_ms: int
+    broadcast_network: str | None = None  # national broadcast, if any
+    feed_version: int = CURRENT_VERSION  # GameEvent schema version its feed provider writes
+
+    @property
+    def venue_id(self) -> str:
+        return venue_of(self.home_team_id)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,16 @@ def _pick_matchup(rng: random.Random, used: dict[str, bool]) -> tuple[LeagueSpec
     return spec, ids[home_i], ids[away_i]
 
 
+def _broadcast(rng: random.Random, spec: LeagueSpec) -> str | None:
+    """A national network for a share of the league's games; None for the others."""
+    if rng.random() >= spec.national_share or not spec.networks:
+        return None
+    names = [name for name, _ in spec.networks]
+    weights = [weight for _, weight in spec.networks]
+    network: str = rng.choices(names, weights=weights)[0]
+    return network
+
+
 def build_schedule(
     seed: int, start_ms: int, duration_ms: int, total_events: int, games: int
 ) -> list[GamePlan]:
@@ -87,6 +104,9 @@ def build_schedule(
         drafts.append((start, i, span, spec, home, away, plays))
     # Sorting keeps game ids numbered in start order; i breaks ties deterministically.
     drafts.sort(key=lambda d: (d[0], d[1]))
+    # Streams of their own, drawn after the schedule: the games themselves stay as they were.
+    media = random.Random(f"{seed}:media")
+    old_feeds = v1_feed_games(seed, len(drafts))
     plans: list[GamePlan] = []
     for index, (start, _, span, spec, home, away, plays) in enumerate(drafts):
         home_code = home.split("-", 1)[1]
@@ -98,6 +118,8 @@ def build_schedule(
             away_team_id=away,
             start_ms=start,
             end_ms=start + span,
+            broadcast_network=_broadcast(media, spec),
+            feed_version=1 if index in old_feeds else CURRENT_VERSION,
         )
         ids = spec.team_ids()
         popularity = spec.weight * (

@@ -1,4 +1,5 @@
-"""The simulated user population: favourite teams, devices and how active each user is."""
+"""The simulated user population: favourite teams, devices, how active each user is, their
+locale and how far behind they keep their apps."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random
 from bisect import bisect_right
 from itertools import accumulate
 
+from udfs.sim.clients import LAG_WEIGHTS, LOCALE_WEIGHTS, app_version, market_of
 from udfs.sim.leagues import all_teams
 
 DEVICES: tuple[str, ...] = ("IOS", "ANDROID", "WEB", "TV")
@@ -48,6 +50,14 @@ class Population:
                     favorites.append(team)
             self.favorites.append(tuple(favorites))
             self.device.append(rng.choices(DEVICES, weights=_DEVICE_WEIGHTS)[0])
+        # A stream of its own: adding these left every earlier draw (and record) unchanged.
+        clients = random.Random(f"{seed}:clients")
+        self.locale: list[str] = []
+        self.app_lag: list[int] = []
+        for favorites_of_user in self.favorites:
+            names, weights = zip(*LOCALE_WEIGHTS[market_of(favorites_of_user[0])], strict=True)
+            self.locale.append(clients.choices(names, weights=weights)[0])
+            self.app_lag.append(clients.choices(range(len(LAG_WEIGHTS)), weights=LAG_WEIGHTS)[0])
         self._cum_activity = list(accumulate(self.activity))
         fans: dict[str, list[int]] = {}
         for user, favorites_of_user in enumerate(self.favorites):
@@ -68,6 +78,10 @@ class Population:
 
     def has_hint(self, user: int) -> bool:
         return self.device[user] != HINTLESS_DEVICE
+
+    def app_version(self, user: int, device: str) -> str | None:
+        """The app version `user` runs on `device` (None on the web)."""
+        return app_version(device, self.app_lag[user])
 
     def fans(self, team_id: str) -> list[int]:
         """Users that have `team_id` among their favourites, in user order."""
