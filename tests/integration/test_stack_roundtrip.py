@@ -66,16 +66,21 @@ def test_simulated_events_read_back_valid_and_counted(real_stack: RealStack) -> 
 def test_registry_rejects_incompatible_change_and_check_fails(
     real_stack: RealStack, tmp_path: Path
 ) -> None:
-    """A GameEvent field without a default is refused (409); `schemas check` exits 1 naming it."""
+    """`register` seeds each subject with the release history; a GameEvent field without a
+    default is refused (409) and `schemas check` exits 1 naming it, then 0 with a default."""
     s = real_stack.fresh()
     schemas.register(s, 1, None, log=print)
+    client = schemas.registry(s.endpoints.registry_url)
+    assert client.get_versions(f"{s.topics.user_interactions}-value") == [1, 2]
+    assert client.get_versions(f"{s.topics.game_features}-value") == [1]
+
     changed = tmp_path / "avro_schemas"
     shutil.copytree(avsc.SCHEMAS_DIR, changed)
     game = json.loads((changed / "events/GameEvent.avsc").read_text())
-    game["fields"].append({"name": "venue_id", "type": "string", "doc": "Venue."})
+    assert any(f["name"] == "venue_id" for f in game["fields"])  # version 2 has it already
+    game["fields"].append({"name": "attendance", "type": "int", "doc": "Spectators."})
     (changed / "events/GameEvent.avsc").write_text(json.dumps(game))
 
-    client = schemas.registry(s.endpoints.registry_url)
     with pytest.raises(SchemaRegistryError) as refused:
         client.register_schema(f"{s.topics.game_events}-value", Schema(json.dumps(game), "AVRO"))
     assert refused.value.http_status_code == 409
@@ -83,18 +88,15 @@ def test_registry_rejects_incompatible_change_and_check_fails(
     env = {**real_stack.env, **s.topics.env()}
     bad = _tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "GameEvent.venue_id" in bad.stdout
+    assert "GameEvent.attendance" in bad.stdout
     assert "INCOMPATIBLE" in bad.stdout
+    assert f"{s.topics.game_events}-value" in bad.stderr
 
-    game["fields"][-1] = {
-        "name": "venue_id",
-        "type": ["null", "string"],
-        "default": None,
-        "doc": "Venue.",
-    }
+    game["fields"][-1] = {"name": "attendance", "type": "int", "default": 0, "doc": "Spectators."}
     (changed / "events/GameEvent.avsc").write_text(json.dumps(game))
     good = _tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
     assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.count("OK ") == 5
 
 
 def test_down_then_up_keeps_topics_records_and_schemas(real_stack: RealStack) -> None:
