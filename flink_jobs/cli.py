@@ -54,13 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("action", choices=["up", "down", "status"])
     _stack_options(st)
 
-    sc = sub.add_parser("schemas", help="create topics and register / check Avro schemas")
+    from flink_jobs.tools.schemas import DESCRIPTION as SCHEMAS_DESCRIPTION
+    from udfs.serde.compat import LEVELS
+
+    sc = sub.add_parser(
+        "schemas",
+        help="create topics and register / check Avro schemas",
+        description=SCHEMAS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sc.add_argument("action", choices=["register", "check"])
     sc.add_argument("--partitions", type=int, default=4, help="partitions of new topics (4)")
     sc.add_argument("--schemas-dir", type=Path, help="use .avsc files from this avro_schemas dir")
     sc.add_argument(
         "--level",
-        help="compatibility level for `check` (default: the subject's level in the registry)",
+        type=str.upper,
+        choices=LEVELS,
+        metavar="LEVEL",
+        help="check: apply this level (see above) to every subject instead of the per-role "
+        "defaults",
+    )
+    sc.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="check offline, without a registry: compare with the releases/<n>/ and current "
+        "files of DIR, another checkout's avro_schemas directory",
     )
     _stack_options(sc)
 
@@ -81,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--late-share", type=float, default=0.002, help="share sent 30-120 s late")
     sim.add_argument("--duplicate-share", type=float, default=0.005, help="share sent twice")
     sim.add_argument("--correction-share", type=float, default=0.03, help="scores corrected")
+    sim.add_argument(
+        "--schema-version",
+        choices=["1", "2", "mixed"],
+        default="2",
+        help="write every record with version 1 (release 1) or 2 (current, the default) of "
+        "its schema, or mixed: each at the version its producer writes (old apps and some "
+        "games' feeds still write version 1)",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     _stack_options(sim)
 

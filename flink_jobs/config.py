@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flink_jobs.settings import Settings, Topics
+from udfs.serde.jobcodecs import JobSchemas
 
 JOBS = ("user-features", "game-features")
 
@@ -38,6 +39,18 @@ class JobConfig:
     # offset at start: the decode step's per-partition event-time clock needs both.
     partitions: dict[str, int] = field(default_factory=dict)
     end_offsets: dict[str, int] | None = None
+    # The reader schemas this build decodes with and writes (an avro_schemas/ tree;
+    # default: the one shipped in the package) and where tasks cache writer schemas.
+    schemas_dir: str | None = None
+    schema_cache_dir: str | None = None
+    restart_attempts: int = 10
+    rest_port: int | None = None
+
+    def schemas_for(self, job: str) -> JobSchemas:
+        """The job's reader schemas and a snapshot of its subjects, taken now (client side)."""
+        return JobSchemas.resolve(
+            self.registry_url, self.topics_for(job), self.schemas_dir, self.schema_cache_dir
+        )
 
     def topics_for(self, job: str) -> dict[str, str]:
         """Role -> topic for JobCodecs (roles: .avsc paths of inputs/outputs, dead_letters)."""
@@ -81,6 +94,11 @@ class JobConfig:
             argv.append("--bounded")
         if self.checkpoint_dir:
             argv += ["--checkpoint-dir", self.checkpoint_dir]
+        if self.schemas_dir:
+            argv += ["--schemas-dir", self.schemas_dir]
+        if self.schema_cache_dir:
+            argv += ["--schema-cache-dir", self.schema_cache_dir]
+        argv += ["--restart-attempts", str(self.restart_attempts)]
         for jar in self.jars:
             argv += ["--jar", jar]
         return argv
@@ -110,6 +128,30 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out-of-orderness-ms", type=int, default=2_000, help="watermark bound (2000)")
     g.add_argument("--idleness-ms", type=int, default=30_000, help="source idleness (30000)")
     g.add_argument("--jar", action="append", default=[], help="extra jar (repeatable)")
+    g.add_argument(
+        "--schemas-dir",
+        help="build the job with the .avsc files of this avro_schemas/ tree (default: the "
+        "package's); e.g. avro_schemas/releases/1 runs the release-1 contracts",
+    )
+    g.add_argument(
+        "--schema-cache-dir",
+        help="where tasks cache writer schemas by id on local disk (default: under the "
+        "state dir); with the snapshot in the job graph, restarts need no registry",
+    )
+    g.add_argument(
+        "--restart-attempts",
+        type=int,
+        default=10,
+        metavar="N",
+        help="restarts (exponential backoff 1s..60s) before the job fails (10); 0 fails on "
+        "the first error",
+    )
+    g.add_argument(
+        "--rest-port",
+        type=int,
+        help="(tipoff run) serve the local cluster's REST API on 127.0.0.1:PORT, e.g. for "
+        "stop-with-savepoint; default: none",
+    )
     for name in Topics.__dataclass_fields__:
         g.add_argument(f"--topic-{name.replace('_', '-')}", help=argparse.SUPPRESS)
 
@@ -146,6 +188,11 @@ def from_args(a: argparse.Namespace, jobs: Sequence[str], settings: Settings) ->
         idleness_ms=a.idleness_ms,
         partitions=partitions,
         end_offsets=ends,
+        schemas_dir=str(Path(a.schemas_dir).resolve()) if a.schemas_dir else None,
+        # Beside the registry's own data: wiping the local stack wipes both, so ids never go stale.
+        schema_cache_dir=a.schema_cache_dir or str(settings.stack.state_dir / "schema-cache"),
+        restart_attempts=a.restart_attempts,
+        rest_port=a.rest_port,
     )
 
 

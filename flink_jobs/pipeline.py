@@ -43,9 +43,22 @@ def environment(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTable
     conf.set_string("python.client.executable", sys.executable)
     if cfg.jars:
         conf.set_string("pipeline.jars", ";".join(Path(j).resolve().as_uri() for j in cfg.jars))
-    # A few quick retries, then fail: a broken setup must surface, not restart forever.
-    conf.set_string("restart-strategy.type", "exponential-delay")
-    conf.set_string("restart-strategy.exponential-delay.attempts-before-reset-backoff", "5")
+    # Retries with backoff (a registry or broker outage of a few minutes is ridden out),
+    # then fail: a broken setup must surface, not restart forever.
+    if cfg.restart_attempts <= 0:
+        conf.set_string("restart-strategy.type", "none")
+    else:
+        conf.set_string("restart-strategy.type", "exponential-delay")
+        conf.set_string("restart-strategy.exponential-delay.initial-backoff", "1 s")
+        conf.set_string("restart-strategy.exponential-delay.max-backoff", "60 s")
+        conf.set_string(
+            "restart-strategy.exponential-delay.attempts-before-reset-backoff",
+            str(cfg.restart_attempts),
+        )
+    if cfg.rest_port is not None:
+        conf.set_string("rest.address", "127.0.0.1")
+        conf.set_string("rest.bind-address", "127.0.0.1")
+        conf.set_string("rest.port", str(cfg.rest_port))
     conf.set_string("state.backend.type", cfg.state_backend)
     if cfg.state_backend == "rocksdb":
         conf.set_string("execution.checkpointing.incremental", "true")
@@ -145,8 +158,8 @@ def build_pipeline(
     t_env: StreamTableEnvironment, cfg: JobConfig, job: str
 ) -> list[tuple[str, DataStream]]:
     """One feature job's dataflow; returns (sink table, stream) pairs to insert."""
-    topics = cfg.topics_for(job)
-    decode = Decode(job, cfg.registry_url, topics, cfg.partitions, cfg.end_offsets, cfg.idleness_ms)
+    schemas = cfg.schemas_for(job)
+    decode = Decode(job, schemas, cfg.partitions, cfg.end_offsets, cfg.idleness_ms)
     decoded = (
         source(t_env, cfg, job)
         .process(decode, output_type=types.KEYED_EVENT_WITH_BASIS)
@@ -156,7 +169,7 @@ def build_pipeline(
     features = (
         with_watermarks(decoded, cfg, job)
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(Features(job, cfg.registry_url, topics, cfg.tick_ms), output_type=types.KAFKA_ROW)
+        .process(Features(job, schemas, cfg.tick_ms), output_type=types.KAFKA_ROW)
         .uid(uid(job, "features"))
         .name(f"{job}: features")
     )

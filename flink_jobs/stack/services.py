@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,16 +281,18 @@ class LocalStack:
         return out.stdout
 
     # --- down / status ----------------------------------------------------------------
-    def down(self) -> list[str]:
-        """Stop what `up` started (registry first, it is the client). Returns what was stopped."""
+    def down(self, only: Sequence[str] = ("registry", "kafka")) -> list[str]:
+        """Stop what `up` started (registry first, it is the client), or only the named
+        services (`up` starts them again). Returns what was stopped."""
         stopped = []
         for name, marker in (("registry", REGISTRY_MARKER), ("kafka", KAFKA_MARKER)):
             pid = self._pid(name)
-            if pid and proc.stop(pid, marker, grace_s=60.0):
+            if name in only and pid and proc.stop(pid, marker, grace_s=60.0):
                 stopped.append(name)
         data = self._read()
-        for svc in data.get("services", {}).values():
-            svc["pid"] = None
+        for name, svc in data.get("services", {}).items():
+            if name in only:
+                svc["pid"] = None
         if data:
             self._write(data)
         return stopped

@@ -9,6 +9,7 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from flink_jobs.cluster.rest import FlinkRestError
 from flink_jobs.config import JobSetupError
 from flink_jobs.settings import Settings
 from flink_jobs.stack.artifacts import FetchError
@@ -18,6 +19,7 @@ from flink_jobs.stack.services import LocalStack, StackError
 from flink_jobs.submit import SubmitError
 from flink_jobs.tools import progress, schemas, simulate, tail
 from udfs.serde.jobcodecs import SchemaNotRegistered
+from udfs.serde.registry import RegistryUnavailable
 from udfs.sim import SimConfig
 
 
@@ -51,8 +53,13 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
         SubmitError,
         JobSetupError,
         SchemaNotRegistered,
+        FlinkRestError,
     ) as e:
         raise UserError(str(e)) from e
+    except RegistryUnavailable as e:
+        raise UserError(
+            f"schema registry unreachable ({e}); is it up (`tipoff stack status`)?"
+        ) from e
     except SchemaRegistryError as e:
         raise UserError(
             f"schema registry at {s.endpoints.registry_url}: {e.error_message} "
@@ -89,11 +96,17 @@ def stack(a: argparse.Namespace, s: Settings) -> int:
 
 def schemas_cmd(a: argparse.Namespace, s: Settings) -> int:
     if a.action == "register":
+        if a.against is not None or a.level is not None:
+            raise UserError("--against and --level apply to `tipoff schemas check` only")
         schemas.register(s, a.partitions, a.schemas_dir, log=print)
         return 0
     try:
-        reports = schemas.check_all(s, a.schemas_dir, a.level)
-    except ValueError as e:
+        if a.against is not None:
+            reports = schemas.check_against(s, a.schemas_dir, a.against, a.level)
+        else:
+            reports = schemas.check_all(s, a.schemas_dir, a.level)
+    except (schemas.CheckError, FileNotFoundError, ValueError) as e:
+        # FileNotFoundError / ValueError: a local .avsc missing, not JSON or not a valid schema
         raise UserError(str(e)) from e
     for line in schemas.render(reports):
         print(line)
@@ -101,6 +114,8 @@ def schemas_cmd(a: argparse.Namespace, s: Settings) -> int:
     if bad:
         err(f"incompatible: {', '.join(bad)}")
         return 1
+    new = [r.subject for r in reports if r.versions == 0]
+    err(f"compatible: {len(reports) - len(new)} subject(s)" + (f", {len(new)} new" if new else ""))
     return 0
 
 
@@ -122,9 +137,11 @@ def simulate_cmd(a: argparse.Namespace, s: Settings) -> int:
     mode = f"live at {a.rate:g} events/s" if a.rate > 0 else "as fast as possible"
     err(
         f"simulate: {cfg.total_events:,} events over {cfg.duration_ms / 1000:,.0f}s of event "
-        f"time, {mode}, seed {cfg.seed}"
+        f"time, {mode}, seed {cfg.seed}, schema version {a.schema_version}"
     )
-    report = simulate.run(s, cfg, live=a.rate > 0, log=err, progress=not a.quiet)
+    report = simulate.run(
+        s, cfg, live=a.rate > 0, log=err, progress=not a.quiet, schema_version=a.schema_version
+    )
     for line in report.lines():
         print(line)
     return 1 if report.failed else 0
@@ -144,6 +161,8 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
     mode = "bounded: to the end offsets present now" if cfg.bounded else "unbounded (Ctrl-C stops)"
     err(f"run: {', '.join(cfg.jobs)} on a MiniCluster, parallelism {cfg.parallelism}, {mode}")
     err(f"     Kafka {cfg.bootstrap_servers}, registry {cfg.registry_url}")
+    if cfg.rest_port is not None:
+        err(f"     REST API http://127.0.0.1:{cfg.rest_port} (e.g. tipoff savepoint stop)")
     t0 = time.monotonic()
     outputs = sorted({cfg.output_topic(j) for j in cfg.jobs} | {cfg.topics.dead_letters})
     with progress.Heartbeat(cfg.bootstrap_servers, outputs, err):

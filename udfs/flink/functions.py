@@ -9,6 +9,7 @@ except the Event itself and the per-key state blob.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, MutableMapping
 from dataclasses import replace
@@ -28,7 +29,7 @@ from udfs.features.families import BY_JOB
 from udfs.flink import types
 from udfs.flink.partition_clock import PartitionClock, owned_partitions
 from udfs.serde.inputs import DeadLetter, RawRecord, dead_letter
-from udfs.serde.jobcodecs import JobCodecs
+from udfs.serde.jobcodecs import JobCodecs, JobSchemas
 
 # State names: renaming one breaks restoring savepoints.
 CLOCK_STATE = "key-clock"
@@ -45,6 +46,21 @@ def subtask(ctx: RuntimeContext) -> tuple[int, int]:
         info = java_ctx.getTaskInfo()
         return int(info.getIndexOfThisSubtask()), int(info.getNumberOfParallelSubtasks())
     return ctx.get_index_of_this_subtask(), ctx.get_number_of_parallel_subtasks()
+
+
+log = logging.getLogger("tipoff")
+
+
+def connect(job: str, schemas: JobSchemas, ctx: RuntimeContext) -> JobCodecs:
+    """The job's codecs; unknown schema ids met while the registry is down retry with
+    backoff, logged and counted in the `schema_lookup_retries` metric."""
+    retries = ctx.get_metrics_group().add_group("tipoff").counter("schema_lookup_retries")
+
+    def on_retry(what: str, delay_s: float) -> None:
+        retries.inc()
+        log.warning("schema registry unreachable (%s); retrying in %.1fs", what, delay_s)
+
+    return JobCodecs.connect(job, schemas, sleep=time.sleep, on_retry=on_retry)
 
 
 def _now() -> int:
@@ -77,18 +93,17 @@ class Decode(ProcessFunction):  # type: ignore[misc]
     def __init__(
         self,
         job: str,
-        registry_url: str,
-        topics: dict[str, str],
+        schemas: JobSchemas,
         partitions: dict[str, int],
         end_offsets: dict[str, int] | None,
         idle_ms: int,
     ) -> None:
-        self.job, self.registry_url, self.topics = job, registry_url, topics
+        self.job, self.schemas = job, schemas
         self.partitions, self.end_offsets, self.idle_ms = partitions, end_offsets, idle_ms
         self.codecs: JobCodecs | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.codecs = JobCodecs.connect(self.job, self.registry_url, self.topics)
+        self.codecs = connect(self.job, self.schemas, runtime_context)
         self.key_of = BY_JOB[self.job].key_of
         reader, readers = subtask(runtime_context)
         inputs = {t: n for t, n in self.partitions.items() if t in self.codecs.inputs.kinds}
@@ -159,8 +174,8 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
     (windows, plays, viewers, ...) is read and written once per evaluated tick.
     """
 
-    def __init__(self, job: str, registry_url: str, topics: dict[str, str], tick_ms: int) -> None:
-        self.job, self.registry_url, self.topics, self.tick_ms = job, registry_url, topics, tick_ms
+    def __init__(self, job: str, schemas: JobSchemas, tick_ms: int) -> None:
+        self.job, self.schemas, self.tick_ms = job, schemas, tick_ms
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.machine = BY_JOB[self.job].machine
@@ -178,7 +193,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
                 MapStateDescriptor(SEEN_STATE, Types.STRING(), Types.LONG())
             )
         )
-        self.codecs = JobCodecs.connect(self.job, self.registry_url, self.topics)
+        self.codecs = connect(self.job, self.schemas, runtime_context)
 
     def _clock(self) -> KeyClock | None:
         clock: KeyClock | None = self.clock_state.value()

@@ -1,14 +1,21 @@
-"""Everything one job encodes and decodes, resolved against the registry once at start."""
+"""Everything one job encodes and decodes.
+
+JobSchemas is resolved once, when the job is built (on the client), and travels inside the
+job graph: the reader schemas of the build and a snapshot of every writer schema registered
+for the job's subjects. A task that (re)starts needs the registry only for schema ids
+registered after the build, so restarts work while the registry is down.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from udfs.serde import avsc
 from udfs.serde.inputs import DeadLetter, InputDecoder
-from udfs.serde.registry import Registry, WriterSchemas
+from udfs.serde.registry import DiskCache, OnRetry, Registry, Sleep, WriterSchemas
 from udfs.serde.wire import Codec, parse
 
 INPUT_KIND = {"events/GameEvent.avsc": "game", "events/UserInteraction.avsc": "interaction"}
@@ -23,16 +30,61 @@ class SchemaNotRegistered(RuntimeError):
     pass
 
 
-def _registered_codec(registry: Registry, topic: str, rel: str) -> Codec:
-    schema = avsc.load(rel)
-    subject = f"{topic}-value"
-    schema_id = registry.id_of(subject, avsc.canonical(schema))
-    if schema_id is None:
-        raise SchemaNotRegistered(
-            f"{rel} is not registered under {subject} in {registry.url}; "
-            "run `tipoff schemas register` (it also creates the topics)"
-        )
-    return Codec(parse(schema), schema_id, WriterSchemas(registry, subject))
+def _subject(topic: str) -> str:
+    return f"{topic}-value"
+
+
+@dataclass(frozen=True)
+class JobSchemas:
+    """What a job's build knows about schemas; plain data, pickled into the job graph."""
+
+    registry_url: str
+    topics: Mapping[str, str]  # role -> topic (roles: .avsc paths, "dead_letters")
+    readers: Mapping[str, dict[str, Any]]  # .avsc path -> the build's schema
+    known: Mapping[str, Mapping[int, str]]  # subject -> id -> writer schema text
+    output_ids: Mapping[str, int]  # .avsc path of an output -> its registered id
+    cache_dir: str | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        registry_url: str,
+        topics: Mapping[str, str],
+        schemas_dir: str | None = None,
+        cache_dir: str | None = None,
+    ) -> JobSchemas:
+        """Read the build's .avsc files and snapshot the registry (it must be up now)."""
+        base = Path(schemas_dir) if schemas_dir else None
+        rels = {
+            role if role != "dead_letters" else DEAD_LETTER_SCHEMA: t for role, t in topics.items()
+        }
+        readers = {rel: avsc.load(rel, base) for rel in rels}
+        registry = Registry(registry_url)
+        known = {_subject(t): registry.versions(_subject(t)) for t in rels.values()}
+        # Asked, not matched against `known`: the registry decides what counts as the same
+        # schema (Apicurio ignores doc-only edits, for one).
+        output_ids = {
+            rel: found
+            for rel, t in rels.items()
+            if rel not in INPUT_KIND
+            and (found := registry.id_of(_subject(t), avsc.canonical(readers[rel]))) is not None
+        }
+        built = cls(registry_url, dict(topics), readers, known, output_ids, cache_dir)
+        for rel in rels:
+            if rel not in INPUT_KIND:
+                built.output_id(rel)  # fail on the client, before the job is submitted
+        return built
+
+    def output_id(self, rel: str) -> int:
+        """The registered id of the build's `rel` (an output schema)."""
+        found = self.output_ids.get(rel)
+        if found is None:
+            subject = _subject(self.topics[rel if rel != DEAD_LETTER_SCHEMA else "dead_letters"])
+            raise SchemaNotRegistered(
+                f"{rel} of this build is not registered under {subject} in "
+                f"{self.registry_url}; run `tipoff schemas register` (it also creates the topics)"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -41,27 +93,48 @@ class JobCodecs:
     inputs: InputDecoder
     output: Codec
     dead_letters: Codec
+    lookups: list[WriterSchemas] = field(default_factory=list)
 
     @classmethod
-    def connect(cls, job: str, registry_url: str, topics: Mapping[str, str]) -> JobCodecs:
-        """topics: role -> topic name, roles being the .avsc paths of the job's inputs and
-        outputs plus "dead_letters"."""
-        registry = Registry(registry_url)
+    def connect(
+        cls,
+        job: str,
+        schemas: JobSchemas,
+        sleep: Sleep | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> JobCodecs:
+        registry = Registry(schemas.registry_url)
+        disk = DiskCache(schemas.cache_dir, schemas.registry_url) if schemas.cache_dir else None
+        lookups: list[WriterSchemas] = []
+
+        def codec(rel: str, topic: str, schema_id: int | None) -> Codec:
+            subject = _subject(topic)
+            lookup = WriterSchemas(
+                registry,
+                subject,
+                schemas.known.get(subject, {}),
+                disk,
+                sleep=sleep,
+                on_retry=on_retry,
+            )
+            lookups.append(lookup)
+            return Codec(parse(schemas.readers[rel]), schema_id, lookup)
+
         codecs: dict[str, Codec] = {}
         kinds: dict[str, str] = {}
         for rel, kind in INPUT_KIND.items():
-            topic = topics.get(rel)
-            if topic is None:
-                continue
-            subject = f"{topic}-value"
-            codecs[topic] = Codec(parse(avsc.load(rel)), None, WriterSchemas(registry, subject))
-            kinds[topic] = kind
-        output_rel = OUTPUT_SCHEMA[job]
+            topic = schemas.topics.get(rel)
+            if topic is not None:
+                codecs[topic] = codec(rel, topic, None)
+                kinds[topic] = kind
+        out_rel, out_topic = OUTPUT_SCHEMA[job], schemas.topics[OUTPUT_SCHEMA[job]]
+        dl_topic = schemas.topics["dead_letters"]
         return cls(
             job=job,
             inputs=InputDecoder(job, codecs, kinds),
-            output=_registered_codec(registry, topics[output_rel], output_rel),
-            dead_letters=_registered_codec(registry, topics["dead_letters"], DEAD_LETTER_SCHEMA),
+            output=codec(out_rel, out_topic, schemas.output_id(out_rel)),
+            dead_letters=codec(DEAD_LETTER_SCHEMA, dl_topic, schemas.output_id(DEAD_LETTER_SCHEMA)),
+            lookups=lookups,
         )
 
     def feature_value(self, value: dict[str, Any] | None, computed_at: int) -> bytes | None:
