@@ -65,12 +65,17 @@ class LiveJob:
     def __post_init__(self) -> None:
         self.rest = FlinkRest(f"http://127.0.0.1:{self.port}")
         self.log = self.workdir / f"run-{self.port}.log"
+        self.flink_logs = self.workdir / f"flink-log-{self.port}"
 
     def start(self) -> LiveJob:
         cmd = [sys.executable, "-m", "flink_jobs.cli", "run", "all", "--rest-port", str(self.port)]
         self.proc = subprocess.Popen(
             [*cmd, *self.args],
-            env={**self.real_stack.env, **self.s.topics.env()},
+            env={
+                **self.real_stack.env,
+                **self.s.topics.env(),
+                "FLINK_LOG_DIR": str(self.flink_logs),
+            },
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -90,7 +95,9 @@ class LiveJob:
         return self.rest.jobs()[0].id
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        """What `tipoff run` printed, then the local cluster's Flink log."""
+        logs = [self.log, *sorted(self.flink_logs.glob("*.log"))]
+        return "\n".join(p.read_text(errors="replace") for p in logs if p.exists())
 
     def wait_consumed(self, timeout_s: float = 900) -> None:
         """Until both jobs' committed source offsets (committed on checkpoints) reach the
@@ -225,11 +232,6 @@ class Interleaver(threading.Thread):
                 time.sleep(0.05)
         except BaseException as e:
             self.error = e
-
-
-def sample_goods(s: Settings, values: Values, topic: str, n: int = 200) -> list[dict[str, Any]]:
-    msgs = consume_all(s.endpoints.bootstrap_servers, topic)[:n]
-    return [v for m in msgs if (v := values(m.value)) is not None]
 
 
 # --- checking -------------------------------------------------------------------------

@@ -8,19 +8,20 @@ letter must carry the right reason and the original bytes.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from pathlib import Path
 
 import pytest
-from e2e import Interleaver, LiveJob, check_jobs, hostile_records, run_bounded, sample_goods
+from e2e import Interleaver, LiveJob, check_jobs, hostile_records, run_bounded
 from kafka_io import Values, produce
 from realstack import RealStack
 
 from flink_jobs.settings import Settings
 from flink_jobs.tools import schemas, simulate
 from udfs.serde import avsc
-from udfs.sim import SimConfig
+from udfs.sim import SimConfig, Simulation
 
 INPUTS = (
     ("game_events", "events/GameEvent.avsc", "game"),
@@ -28,16 +29,20 @@ INPUTS = (
 )
 
 
-def _simulate(s: Settings, seed: int, events: int, live: bool = False) -> simulate.SendReport:
+def _plan(seed: int, events: int) -> SimConfig:
     cfg = SimConfig(seed=seed, users=1_500, games=10, late_share=0.004, duplicate_share=0.01)
-    cfg = simulate.plan(cfg, 0, int(time.time() * 1000), 1_800, events)
-    report = simulate.run(s, cfg, live=live, log=print, progress=False, schema_version="mixed")
+    return simulate.plan(cfg, 0, int(time.time() * 1000), 1_800, events)
+
+
+def _simulate(s: Settings, cfg: SimConfig) -> simulate.SendReport:
+    events = cfg.total_events
+    report = simulate.run(s, cfg, live=False, log=print, progress=False, schema_version="mixed")
     assert not report.failed and report.late > 0 and report.duplicates > 0
     assert min(report.per_version.values()) > events // 5, report.per_version  # both versions
     return report
 
 
-def _hostile(s: Settings, values: Values, per_topic: int, seed: int) -> list[tuple[str, list]]:
+def _hostile(s: Settings, cfg: SimConfig, per_topic: int, seed: int) -> list[tuple[str, list]]:
     """Batches of malformed records of every kind for both input topics, shuffled."""
     rng = random.Random(seed)
     client = schemas.registry(s.endpoints.registry_url)
@@ -46,7 +51,7 @@ def _hostile(s: Settings, values: Values, per_topic: int, seed: int) -> list[tup
     for attr, rel, kind in INPUTS:
         topic = getattr(s.topics, attr)
         current = client.get_latest_version(f"{topic}-value").schema_id
-        goods = sample_goods(s, values, topic)
+        goods = [e.record for e in itertools.islice(Simulation(cfg), 2_000) if e.kind == kind]
         records = hostile_records(
             {"current": current}, avsc.load(rel), goods, kind, per_topic, rng, foreign
         )
@@ -61,9 +66,10 @@ def test_bounded_run_equals_oracle_parallelism_1(real_stack: RealStack) -> None:
     kind; every feature record equals the oracle's, every bad input is a dead letter."""
     s = real_stack.fresh()
     schemas.register(s, 3, None, log=print)
-    _simulate(s, seed=21, events=20_000)
+    cfg = _plan(21, 20_000)
+    _simulate(s, cfg)
     values = Values(s.endpoints.registry_url)
-    for topic, records in _hostile(s, values, 150, seed=5):
+    for topic, records in _hostile(s, cfg, 150, seed=5):
         produce(s.endpoints.bootstrap_servers, topic, records)
     run_bounded(real_stack, s, "--parallelism", "1", "--checkpoint-interval", "2000")
     check_jobs(s, values, {})
@@ -82,8 +88,7 @@ def test_live_mixed_versions_and_hostile_input_parallelism_2(
     s = real_stack.fresh()
     schemas.register(s, 3, None, log=print)
     values = Values(s.endpoints.registry_url)
-    # A little of the feed first, so the hostile generator has good records to corrupt.
-    _simulate(s, seed=31, events=600)
+    cfg = _plan(32, 16_000)
     job = LiveJob(
         real_stack,
         s,
@@ -91,9 +96,9 @@ def test_live_mixed_versions_and_hostile_input_parallelism_2(
         ("--parallelism", "2", "--checkpoint-interval", "2000", "--restart-attempts", "0"),
     ).start()
     try:
-        hostile = Interleaver(s.endpoints.bootstrap_servers, _hostile(s, values, 2_600, seed=6))
+        hostile = Interleaver(s.endpoints.bootstrap_servers, _hostile(s, cfg, 2_600, seed=6))
         hostile.start()
-        _simulate(s, seed=32, events=16_000)
+        _simulate(s, cfg)
         hostile.join(300)
         assert hostile.error is None and not hostile.is_alive()
         job.wait_consumed()

@@ -111,6 +111,8 @@ def test_registry_outage_mid_run_loses_nothing(real_stack: RealStack, tmp_path: 
         job.stop(drain=True, savepoints=tmp_path / "savepoints")
     finally:
         job.kill()
-    reasons = check_jobs(s, Values(s.endpoints.registry_url), {})
+    # A restart resets the watermark (it is not part of the state), so sends that would
+    # have been late may be accepted after one: whether any is caught is left open here.
+    reasons = check_jobs(s, Values(s.endpoints.registry_url), {}, expect_late=False)
     for job_reasons in reasons.values():
         assert set(job_reasons) <= {"LATE", "DUPLICATE"}, job_reasons
