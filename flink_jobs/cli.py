@@ -17,6 +17,7 @@ environment:
   TIPOFF_CACHE_DIR   downloads (default ~/.cache/tipoff)
   TIPOFF_STATE_DIR   local stack data, logs and pids (default ~/.local/state/tipoff)
   TIPOFF_KAFKA_PORT, TIPOFF_CONTROLLER_PORT, TIPOFF_REGISTRY_PORT   loopback ports
+  TIPOFF_FLINK_REST_PORT, TIPOFF_FLINK_RPC_PORT   the local Flink cluster's ports (8081, 6123)
   TIPOFF_TOPIC_GAME_EVENTS, ..._USER_INTERACTIONS, ..._USER_FEATURES, ..._GAME_FEATURES,
   ..._DEAD_LETTERS   topic names
 """
@@ -163,7 +164,118 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--duration", type=float, default=90.0, help="seconds to run (90)")
     dm.add_argument("--rate", type=float, default=200.0, help="simulated events/s (200)")
     _stack_options(dm)
+
+    _cluster_parsers(sub)
     return p
+
+
+def _jobmanager_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobmanager",
+        metavar="HOST:PORT",
+        help="Flink REST address, e.g. of `tipoff run --rest-port` (default: tipoff's local "
+        "cluster)",
+    )
+
+
+def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`cluster`, `jobs` and `savepoint` (flink_jobs/cluster/commands.py)."""
+    cl = sub.add_parser(
+        "cluster",
+        help="start/stop/inspect a local standalone Flink session cluster",
+        description="A JobManager and N TaskManagers (one slot each) as local processes, "
+        "from the Flink distribution inside apache-flink, on 127.0.0.1. Data, logs and pids "
+        "under <state dir>/flink-cluster. up: start what is not running, wait until every "
+        "TaskManager is registered, print the REST/web URL. add-taskmanager: one more.",
+    )
+    cl.add_argument("action", choices=["up", "down", "status", "add-taskmanager"])
+    cl.add_argument(
+        "--taskmanagers", type=int, metavar="N", help="up: TaskManagers to run (default 2)"
+    )
+    cl.add_argument(
+        "--rest-port", type=int, help="REST API and web UI port on 127.0.0.1 (default 8081)"
+    )
+    cl.add_argument("--rpc-port", type=int, help="JobManager RPC port (default 6123)")
+    cl.add_argument(
+        "--jobmanager-memory", metavar="SIZE", help="JobManager process size (default 1024m)"
+    )
+    cl.add_argument(
+        "--taskmanager-memory",
+        metavar="SIZE",
+        help="process size of each TaskManager (default 1536m)",
+    )
+    cl.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        metavar="S",
+        help="seconds before a silent TaskManager is dropped and its jobs fail over (10)",
+    )
+    cl.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for registration (180)"
+    )
+    _stack_options(cl)
+
+    jb = sub.add_parser(
+        "jobs",
+        help="list a Flink cluster's jobs with their last checkpoint",
+        description="Jobs over the REST API (running first): id, state, name, start, "
+        "duration, and the last completed checkpoint (path, size, duration).",
+    )
+    jb.add_argument("--running", action="store_true", help="only jobs that are not finished")
+    _jobmanager_option(jb)
+    _stack_options(jb)
+
+    sp = sub.add_parser(
+        "savepoint",
+        help="trigger, stop with, list, restore and dispose of savepoints",
+        description="JOB is a job id, an id prefix or a name (user-features). Savepoints go "
+        "to <state dir>/flink-cluster/savepoints unless --dir is given.",
+    )
+    spsub = sp.add_subparsers(dest="savepoint_action", required=True, metavar="ACTION")
+    for action, text in (
+        ("trigger", "take a savepoint; the job keeps running"),
+        ("stop", "take a savepoint and stop the job (resume it with `savepoint restore`)"),
+    ):
+        p = spsub.add_parser(action, help=text, description=text)
+        p.add_argument("job", metavar="JOB")
+        if action == "stop":
+            p.add_argument(
+                "--drain",
+                action="store_true",
+                help="advance event time to the end first: every pending tick fires (only "
+                "when the job will not be resumed)",
+            )
+        p.add_argument("--dir", help="savepoint folder (default: the cluster's)")
+        p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for it (300)")
+        _jobmanager_option(p)
+        _stack_options(p)
+    ls = spsub.add_parser("list", help="savepoints in the savepoint folder, newest first")
+    ls.add_argument("--dir", help="savepoint folder (default: the cluster's)")
+    _stack_options(ls)
+    rs = spsub.add_parser(
+        "restore",
+        help="submit a job that starts from a savepoint (this build, any parallelism)",
+        description="Submit the job with `tipoff submit`'s path, restoring PATH, and wait "
+        "until all its tasks run; a failed restore is reported with its cause and cancelled.",
+    )
+    rs.add_argument("path", metavar="PATH", help="savepoint folder or URI")
+    rs.add_argument("--job", required=True, choices=["user-features", "game-features"])
+    rs.add_argument(
+        "--allow-non-restored-state",
+        action="store_true",
+        help="drop savepoint state no operator of this build claims instead of failing",
+    )
+    rs.add_argument(
+        "--wait", type=float, default=180.0, help="seconds to wait for the tasks to run (180)"
+    )
+    _jobmanager_option(rs)
+    add_job_options(rs)
+    _stack_options(rs)
+    dp = spsub.add_parser("dispose", help="delete a savepoint through the JobManager")
+    dp.add_argument("path", metavar="PATH", help="savepoint folder or URI")
+    dp.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (120)")
+    _jobmanager_option(dp)
+    _stack_options(dp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

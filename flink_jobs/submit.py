@@ -3,6 +3,7 @@ that ships inside apache-flink."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -17,7 +18,9 @@ PACKAGES = ("udfs", "flink_jobs", "avro_schemas")
 
 
 class SubmitError(RuntimeError):
-    pass
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id  # set when the cluster accepted the job, then it failed
 
 
 def package(target: Path) -> Path:
@@ -37,10 +40,15 @@ def submit(
     jobmanager: str,
     cluster_python: str | None,
     log: Callable[[str], None],
+    allow_non_restored_state: bool = False,
 ) -> str:
-    import pyflink  # the bundled Flink distribution, only needed here
-
-    flink = Path(pyflink.__file__).parent / "bin" / "flink"
+    """`flink run --detached`; the job id. `cfg.from_savepoint` restores state (Flink's
+    `--fromSavepoint`); `allow_non_restored_state` drops savepoint state no operator of this
+    build claims instead of failing the restore."""
+    spec = importlib.util.find_spec("pyflink")  # the bundled Flink distribution
+    if spec is None or spec.origin is None:
+        raise SubmitError("apache-flink is not installed in this Python environment")
+    flink = Path(spec.origin).parent / "bin" / "flink"
     module = f"flink_jobs.{job.replace('-', '_')}"
     with tempfile.TemporaryDirectory() as tmp:
         bundle = package(Path(tmp) / "tipoff.zip")
@@ -62,10 +70,15 @@ def submit(
         argv = cfg.to_argv()
         if cfg.from_savepoint:
             cmd += ["--fromSavepoint", cfg.from_savepoint]
+            if allow_non_restored_state:
+                cmd.append("--allowNonRestoredState")
         log(f"submit: {module} to {jobmanager}")
         proc = subprocess.run([*cmd, *argv], capture_output=True, text=True, check=False)
     out = proc.stdout + proc.stderr
     found = re.search(r"JobID ([0-9a-f]{32})", out)
     if proc.returncode != 0 or not found:
-        raise SubmitError(f"`flink run` failed (exit {proc.returncode}):\n{out.strip()[-3000:]}")
+        raise SubmitError(
+            f"`flink run` failed (exit {proc.returncode}):\n{out.strip()[-3000:]}",
+            found.group(1) if found else None,
+        )
     return found.group(1)

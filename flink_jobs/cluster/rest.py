@@ -99,20 +99,24 @@ class FlinkRest:
         path = self._await(f"/jobs/{job_id}/savepoints/{trigger}", timeout_s, None)
         return SavepointResult(job_id, path, time.monotonic() - t0)
 
-    def _await(self, path: str, timeout_s: float, log: Log | None) -> str:
+    def _await(self, path: str, timeout_s: float, log: Log | None, what: str = "savepoint") -> str:
         deadline = time.monotonic() + timeout_s
+        pause, logged = 0.1, time.monotonic()
         while time.monotonic() < deadline:
             status = self.call("GET", path)
             if status["status"]["id"] == "COMPLETED":
                 op = status.get("operation") or {}
                 if "failure-cause" in op:
                     cause = op["failure-cause"].get("stack-trace", "")
-                    first = cause.splitlines()[0] if cause else "unknown cause"
-                    raise FlinkRestError(f"savepoint failed: {first}")
-                return str(op["location"])
-            if log is not None:
-                log("savepoint in progress ...")
-            time.sleep(1.0)
+                    raise FlinkRestError(f"{what} failed: {summarize_trace(cause)}")
+                return str(op.get("location", ""))
+            if log is not None and time.monotonic() - logged >= 5:
+                log(f"{what} in progress ...")
+                logged = time.monotonic()
+            time.sleep(pause)
+            pause = min(1.0, pause * 2)  # most finish within a second or two
+        if what != "savepoint":
+            raise FlinkRestError(f"{what} not completed within {timeout_s:.0f}s")
         raise FlinkRestError(
             f"savepoint not completed within {timeout_s:.0f}s; the job keeps running. Check "
             "for a stuck checkpoint (backpressure, a slow sink) and try again, or raise the "
@@ -128,3 +132,83 @@ class FlinkRest:
                 return state
             time.sleep(0.5)
         raise FlinkRestError(f"job {job_id} is {state}, not {sorted(states)}, after {timeout_s}s")
+
+    # --- cluster, job details, disposal ---------------------------------------------------
+    def overview(self) -> dict[str, Any]:
+        """/overview: taskmanagers, slots-total, slots-available, jobs-running, flink-version."""
+        found: dict[str, Any] = self.call("GET", "/overview")
+        return found
+
+    def taskmanagers(self) -> list[dict[str, Any]]:
+        """/taskmanagers: id, slotsNumber, freeSlots, timeSinceLastHeartbeat, ..."""
+        found: list[dict[str, Any]] = self.call("GET", "/taskmanagers")["taskmanagers"]
+        return found
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """/jobs/:id: state, vertices (each with its status), ..."""
+        found: dict[str, Any] = self.call("GET", f"/jobs/{job_id}")
+        return found
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        """/jobs/:id/checkpoints: counts and latest completed / savepoint / failed / restored."""
+        found: dict[str, Any] = self.call("GET", f"/jobs/{job_id}/checkpoints")
+        return found
+
+    def exceptions(self, job_id: str) -> list[Failure]:
+        """The job's failures, newest first (/jobs/:id/exceptions)."""
+        body = self.call("GET", f"/jobs/{job_id}/exceptions?maxExceptions=10")
+        return parse_exceptions(body)
+
+    def cancel(self, job_id: str) -> None:
+        self.call("PATCH", f"/jobs/{job_id}?mode=cancel")
+
+    def dispose(self, savepoint: str, timeout_s: float = 120.0) -> float:
+        """Dispose a savepoint through the JobManager (/savepoint-disposal); seconds taken."""
+        t0 = time.monotonic()
+        trigger = self.call("POST", "/savepoint-disposal", {"savepoint-path": savepoint})
+        self._await(
+            f"/savepoint-disposal/{trigger['request-id']}", timeout_s, None, "savepoint disposal"
+        )
+        return time.monotonic() - t0
+
+
+@dataclass(frozen=True)
+class Failure:
+    timestamp: int
+    name: str
+    trace: str
+    task: str | None
+
+    @property
+    def summary(self) -> str:
+        return summarize_trace(self.trace) if self.trace else self.name
+
+
+def parse_exceptions(body: dict[str, Any]) -> list[Failure]:
+    """Entries of `exceptionHistory` (Flink 1.13+), else the legacy `root-exception`."""
+    entries = (body.get("exceptionHistory") or {}).get("entries") or []
+    found = [
+        Failure(
+            int(e.get("timestamp") or 0),
+            str(e.get("exceptionName") or "?"),
+            str(e.get("stacktrace") or ""),
+            e.get("taskName"),
+        )
+        for e in entries
+    ]
+    if not found and body.get("root-exception"):
+        root = str(body["root-exception"])
+        found.append(Failure(int(body.get("timestamp") or 0), root.splitlines()[0], root, None))
+    return sorted(found, key=lambda f: f.timestamp, reverse=True)
+
+
+def summarize_trace(trace: str) -> str:
+    """A Java stack trace in one line: its first line, and the root cause when different."""
+    lines = [ln.strip() for ln in trace.splitlines() if ln.strip()]
+    if not lines:
+        return "unknown cause"
+    first = lines[0]
+    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by: ")]
+    if causes and causes[-1] != first:
+        return f"{first} (root cause: {causes[-1]})"
+    return first

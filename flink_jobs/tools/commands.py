@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from flink_jobs.cluster.rest import FlinkRestError
+from flink_jobs.cluster.standalone import ClusterError
 from flink_jobs.config import JobSetupError
 from flink_jobs.settings import Settings
 from flink_jobs.stack.artifacts import FetchError
@@ -42,6 +45,9 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
             "run": run_cmd,
             "submit": submit_cmd,
             "dlq": dlq_cmd,
+            "cluster": cluster_cmd,
+            "jobs": jobs_cmd,
+            "savepoint": savepoint_cmd,
         }[a.command]
         return handler(a, s)
     except (
@@ -54,6 +60,7 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
         JobSetupError,
         SchemaNotRegistered,
         FlinkRestError,
+        ClusterError,
     ) as e:
         raise UserError(str(e)) from e
     except RegistryUnavailable as e:
@@ -158,9 +165,16 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.pipeline import execute
 
     cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
+    # The local cluster's log (the JVM PyFlink launches reads FLINK_LOG_DIR); without it
+    # Flink writes into the pyflink package, where every run overwrites the last.
+    log_dir = Path(
+        os.environ.setdefault("FLINK_LOG_DIR", str(s.stack.state_dir / "logs" / "flink"))
+    )
+    log_dir.mkdir(parents=True, exist_ok=True)
     mode = "bounded: to the end offsets present now" if cfg.bounded else "unbounded (Ctrl-C stops)"
     err(f"run: {', '.join(cfg.jobs)} on a MiniCluster, parallelism {cfg.parallelism}, {mode}")
     err(f"     Kafka {cfg.bootstrap_servers}, registry {cfg.registry_url}")
+    err(f"     Flink log {log_dir}")
     if cfg.rest_port is not None:
         err(f"     REST API http://127.0.0.1:{cfg.rest_port} (e.g. tipoff savepoint stop)")
     t0 = time.monotonic()
@@ -180,6 +194,24 @@ def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
     job_id = submit(cfg, a.job, a.jobmanager, a.cluster_python, log=err)
     print(job_id)
     return 0
+
+
+def cluster_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.cluster import commands as cluster
+
+    return cluster.cluster_cmd(a, s)
+
+
+def jobs_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.cluster import commands as cluster
+
+    return cluster.jobs_cmd(a, s)
+
+
+def savepoint_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.cluster import commands as cluster
+
+    return cluster.savepoint_cmd(a, s)
 
 
 def dlq_cmd(a: argparse.Namespace, s: Settings) -> int:
