@@ -136,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the JobManager's REST endpoint. The cluster's Python needs apache-flink, fastavro and "
         "confluent-kafka; tipoff itself is shipped with the job.",
     )
-    sb.add_argument("job", choices=["user-features", "game-features"])
-    sb.add_argument("--jobmanager", required=True, metavar="HOST:PORT", help="REST address")
+    sb.add_argument("job", choices=["user-features", "game-features", "all"])
+    _jobmanager_option(sb)
     sb.add_argument("--cluster-python", help="python executable on the TaskManagers")
     add_job_options(sb)
     _stack_options(sb)
@@ -259,7 +259,7 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "until all its tasks run; a failed restore is reported with its cause and cancelled.",
     )
     rs.add_argument("path", metavar="PATH", help="savepoint folder or URI")
-    rs.add_argument("--job", required=True, choices=["user-features", "game-features"])
+    rs.add_argument("--job", required=True, choices=["user-features", "game-features", "all"])
     rs.add_argument(
         "--allow-non-restored-state",
         action="store_true",
@@ -276,6 +276,37 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     dp.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (120)")
     _jobmanager_option(dp)
     _stack_options(dp)
+    ck = spsub.add_parser(
+        "check",
+        help="can this build restore PATH? (uids, state names; exit 1 if state would be lost)",
+        description="Before a deploy: reads the savepoint's metadata and keyed-state headers, "
+        "plans this build's job graph offline (no cluster, registry or Kafka) and compares "
+        "operator by operator. FAIL: savepoint state no operator of this build claims (a "
+        "renamed or removed uid; restoring would need --allow-non-restored-state and lose "
+        "it), a changed key type or max parallelism. WARN: state this build no longer "
+        "declares (carried along, unused). NOTE: new state (starts empty). Exit 0 ok, 1 FAIL "
+        "(or WARN with --strict), 2 unreadable savepoint.",
+    )
+    ck.add_argument("path", metavar="PATH", help="savepoint (or retained checkpoint) folder")
+    ck.add_argument(
+        "--job",
+        choices=["user-features", "game-features", "all"],
+        help="the job the savepoint is restored into (default: the jobs whose uids it holds)",
+    )
+    ck.add_argument("--parallelism", type=int, default=1, help="parallelism to restore at (1)")
+    ck.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    _stack_options(ck)
+    ins = spsub.add_parser(
+        "inspect",
+        help="state size per operator, and keyed state per user / game",
+        description="Reads the savepoint's (or retained checkpoint's) metadata: the state "
+        "bytes of every operator with state; with --users / --games, the features "
+        "operators' keyed state divided by that many active users / games. Exit 2 if the "
+        "savepoint cannot be read.",
+    )
+    ins.add_argument("path", metavar="PATH", help="savepoint (or retained checkpoint) folder")
+    ins.add_argument("--users", type=int, metavar="N", help="active users in the input")
+    ins.add_argument("--games", type=int, metavar="N", help="active games in the input")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

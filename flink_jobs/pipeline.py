@@ -64,6 +64,14 @@ def environment(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTable
         conf.set_string("execution.checkpointing.incremental", "true")
     if cfg.checkpoint_dir:
         conf.set_string("execution.checkpointing.dir", cfg.checkpoint_dir)
+    # A job that fails for good (restarts exhausted) or is cancelled keeps its last
+    # checkpoint: it restores like a savepoint. Flink's default deletes it.
+    conf.set_string(
+        "execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION"
+    )
+    # One slow or failed checkpoint (e.g. behind a registry-outage retry) is not a reason
+    # to restart the job; three in a row are.
+    conf.set_string("execution.checkpointing.tolerable-failed-checkpoints", "3")
     if cfg.from_savepoint:
         conf.set_string("execution.state-recovery.path", cfg.from_savepoint)
     env = StreamExecutionEnvironment.get_execution_environment(conf)

@@ -15,6 +15,11 @@ from pathlib import Path
 from flink_jobs.config import JobConfig
 
 PACKAGES = ("udfs", "flink_jobs", "avro_schemas")
+MODULES = {
+    "user-features": "flink_jobs.user_features",
+    "game-features": "flink_jobs.game_features",
+    "all": "flink_jobs.all_features",
+}
 
 
 class SubmitError(RuntimeError):
@@ -49,7 +54,7 @@ def submit(
     if spec is None or spec.origin is None:
         raise SubmitError("apache-flink is not installed in this Python environment")
     flink = Path(spec.origin).parent / "bin" / "flink"
-    module = f"flink_jobs.{job.replace('-', '_')}"
+    module = MODULES[job]
     with tempfile.TemporaryDirectory() as tmp:
         bundle = package(Path(tmp) / "tipoff.zip")
         cmd = [

@@ -100,21 +100,10 @@ class LiveJob:
         return "\n".join(p.read_text(errors="replace") for p in logs if p.exists())
 
     def wait_consumed(self, timeout_s: float = 900) -> None:
-        """Until both jobs' committed source offsets (committed on checkpoints) reach the
-        end of every input partition."""
-        topics = [self.s.topics.game_events, self.s.topics.user_interactions]
-        groups = {"tipoff-user-features": topics[1:], "tipoff-game-features": topics}
-        deadline = time.monotonic() + timeout_s
-        behind: dict[str, int] = {}
-        while time.monotonic() < deadline:
+        def alive() -> None:
             assert self.proc is not None and self.proc.poll() is None, self.output()[-3000:]
-            behind = {
-                g: _lag(self.s.endpoints.bootstrap_servers, g, ts) for g, ts in groups.items()
-            }
-            if not any(behind.values()):
-                return
-            time.sleep(2)
-        raise AssertionError(f"inputs not consumed after {timeout_s}s: lag {behind}")
+
+        wait_consumed(self.s, alive, timeout_s)
 
     def stop(self, drain: bool, savepoints: Path, timeout_s: float = 300) -> str:
         """Stop-with-savepoint; wait for `tipoff run` to exit 0; the savepoint path."""
@@ -140,6 +129,91 @@ class LiveJob:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(30)
+
+
+def wait_consumed(s: Settings, alive: Callable[[], None], timeout_s: float = 900) -> None:
+    """Until both jobs' committed source offsets (committed on checkpoints) reach the end of
+    every input partition; `alive` asserts the job still runs."""
+    topics = [s.topics.game_events, s.topics.user_interactions]
+    groups = {"tipoff-user-features": topics[1:], "tipoff-game-features": topics}
+    deadline = time.monotonic() + timeout_s
+    behind: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        alive()
+        try:
+            behind = {g: _lag(s.endpoints.bootstrap_servers, g, ts) for g, ts in groups.items()}
+        except Exception as e:
+            behind = {"?": -1}
+            print(f"lag unknown: {e}")
+        if not any(behind.values()):
+            return
+        time.sleep(2)
+    raise AssertionError(f"inputs not consumed after {timeout_s}s: lag {behind}")
+
+
+@dataclass
+class ClusterJob:
+    """Both feature jobs as one Flink job submitted to a standalone cluster."""
+
+    real_stack: RealStack
+    s: Settings
+    rest: FlinkRest
+    args: tuple[str, ...] = ()
+    job_id: str = ""
+
+    def submit(self) -> ClusterJob:
+        jm = self.rest.url.removeprefix("http://")
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flink_jobs.cli",
+                "submit",
+                "all",
+                "--jobmanager",
+                jm,
+                *self.args,
+            ],
+            env={**self.real_stack.env, **self.s.topics.env()},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        self.job_id = proc.stdout.strip().splitlines()[-1]
+        self.rest.wait_for_state(self.job_id, {"RUNNING"}, 120)
+        print(f"submitted job {self.job_id} in {time.monotonic() - t0:.1f}s")
+        return self
+
+    def alive(self) -> None:
+        state = self.rest.job(self.job_id)["state"]
+        assert state in ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING"), state
+
+    def wait_consumed(self, timeout_s: float = 900) -> None:
+        wait_consumed(self.s, self.alive, timeout_s)
+
+    def failures(self) -> list[str]:
+        found = self.rest.call("GET", f"/jobs/{self.job_id}/exceptions")["exceptionHistory"]
+        return [str(e.get("stacktrace", "")) for e in found["entries"]]
+
+    def stop(self, drain: bool, savepoints: Path | None = None) -> str:
+        target = savepoints.as_uri() if savepoints else None
+        result = self.rest.stop(self.job_id, target, drain=drain)
+        self.rest.wait_for_state(self.job_id, {"FINISHED"}, 120)
+        print(f"stopped {self.job_id} with savepoint {result.path} in {result.seconds:.1f}s")
+        return result.path
+
+    def cancel(self) -> None:
+        try:
+            if self.job_id and self.rest.job(self.job_id)["state"] not in (
+                "FINISHED",
+                "FAILED",
+                "CANCELED",
+            ):
+                self.rest.cancel(self.job_id)
+        except Exception as e:
+            print(f"cancel {self.job_id}: {e}")
 
 
 def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
@@ -242,8 +316,22 @@ def added_since_release_1(rel: str) -> set[str]:
     return {f["name"] for f in versions[-1]["fields"]} - {f["name"] for f in versions[0]["fields"]}
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What an earlier build wrote before the savepoint this run restored (the golden
+    savepoints' fixtures): feature records per job, and dead letters' origins."""
+
+    features: dict[str, list[tuple[str, int, dict[str, Any] | None]]]
+    dead_letters: list[dict[str, Any]]  # job, reason, topic, partition, offset
+
+
 def check_jobs(
-    s: Settings, values: Values, bad: dict[tuple, str], *, expect_late: bool = True
+    s: Settings,
+    values: Values,
+    bad: dict[tuple, str],
+    *,
+    expect_late: bool = True,
+    prior: Prior | None = None,
 ) -> dict[str, Counter[str]]:
     """Every job's read_committed output equals the oracle's on the accepted events;
     accepted + dead-lettered = produced; every malformed record is dead with its reason and
@@ -256,6 +344,8 @@ def check_jobs(
             if m.key and m.key.startswith(BAD_KEY):
                 bad[m.coords] = m.key.split(b":")[1].decode()
     dead = [values(m.value) for m in consume_all(boot, s.topics.dead_letters)]
+    if prior is not None:
+        dead += prior.dead_letters
     jobs = {
         "user-features": ([s.topics.user_interactions], s.topics.user_features, user_features),
         "game-features": (
@@ -281,7 +371,10 @@ def check_jobs(
             assert c in reasons, (job, c, reason, "malformed record not dead-lettered")
             assert reasons[c]["reason"] == reason, (job, c, reasons[c])
             original = by_coords[c]
-            assert (reasons[c]["key"], reasons[c]["value"]) == (original.key, original.value)
+            assert (reasons[c].get("key"), reasons[c].get("value")) == (
+                original.key,
+                original.value,
+            )
             assert reasons[c]["error"], (job, c)
         check_late_and_duplicates(job, produced, reasons, values, expect_late)
 
@@ -300,6 +393,8 @@ def check_jobs(
             (m.key.decode(), int(dict(m.headers)["feature_time"]), values(m.value))
             for m in consume_all(boot, out_topic)
         ]
+        if prior is not None:
+            got = [(k, t, v) for k, t, v in prior.features[job]] + got
         assert all(v is None or v["feature_time"] == t for _, t, v in got)
         assert len(got) == len({(k, t) for k, t, _ in got}), "a (key, feature_time) twice"
         for k, t, v in got:

@@ -285,9 +285,31 @@ def resolve_job(jobs: list[Job], ref: str, url: str) -> Job:
 # --- tipoff savepoint ---------------------------------------------------------------------
 
 
+def check_savepoint(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.cluster import savepoints
+    from flink_jobs.config import JOBS
+
+    jobs = None if a.job is None else (JOBS if a.job == "all" else (a.job,))
+    jars = sorted(str(p) for p in Path(s.stack.flink_jars_dir).glob("*.jar")) or None
+    try:
+        report = savepoints.check(a.path, jobs=jobs, parallelism=a.parallelism, jars=jars)
+    except savepoints.SavepointCheckError as e:
+        err(f"tipoff: error: {e}")
+        return 2
+    for line in report.render():
+        print(line)
+    return report.exit_code(a.strict)
+
+
 def savepoint_cmd(a: argparse.Namespace, s: Settings) -> int:
     cluster = StandaloneCluster(cluster_settings(a, s), log=err)
     action = a.savepoint_action
+    if action == "check":
+        return check_savepoint(a, s)
+    if action == "inspect":
+        from flink_jobs.cluster.statesize import inspect_cmd
+
+        return inspect_cmd(a)
     if action == "list":
         return list_savepoints(Path(a.dir) if a.dir else cluster.lay.savepoints, cluster)
     rest = FlinkRest(rest_url(a.jobmanager, cluster))
@@ -533,7 +555,7 @@ def submitted_since(jobs: list[Job], name: str, since_ms: float) -> str | None:
 
 
 def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: StandaloneCluster) -> int:
-    from flink_jobs.config import from_args
+    from flink_jobs.config import JOBS, from_args
     from flink_jobs.submit import SubmitError, submit
 
     location = savepoint_location(a.path)
@@ -550,7 +572,7 @@ def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: Standa
     a.from_savepoint = location
     if not a.checkpoint_dir:
         a.checkpoint_dir = Layout(cluster.s.home).checkpoints.resolve().as_uri()
-    cfg = from_args(a, (a.job,), s)
+    cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
     t0, wall_ms = time.monotonic(), time.time() * 1000
     try:
         job_id = submit(
@@ -564,7 +586,8 @@ def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: Standa
     except SubmitError as e:
         # A restore that fails while the JobManager builds the job (state that maps to no
         # operator, an unreadable savepoint) fails `flink run` too: report the job's cause.
-        failed = e.job_id or submitted_since(rest.jobs(), f"tipoff {a.job}", wall_ms - 5_000)
+        name = f"tipoff {'+'.join(cfg.jobs)}"
+        failed = e.job_id or submitted_since(rest.jobs(), name, wall_ms - 5_000)
         if failed is None:
             raise
         state = rest.job(failed)["state"]

@@ -603,6 +603,8 @@ def compare(info: SavepointInfo, build: Build, compatibility: bool = True) -> Re
             continue
         _parallelism(report, sp, b)
         if not sp.has_state:
+            if b.keyed_states:
+                report.add("NOTE", f"{b.uid or sp.label}: no state in the savepoint: starts empty")
             continue
         problems = len(report.failures)
         if sp.uid and PLANNER_UID.match(sp.uid) and sp.name and sp.name != b.name:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -296,6 +297,18 @@ class LocalStack:
         if data:
             self._write(data)
         return stopped
+
+    def kill(self, name: str) -> int:
+        """SIGKILL one service, as a crash would (for failure tests); its pid. `up` restarts
+        it on the same data."""
+        marker = KAFKA_MARKER if name == "kafka" else REGISTRY_MARKER
+        pid = self._pid(name)
+        if pid is None or not proc.alive(pid, marker):
+            raise StackError(f"{name} is not running")
+        os.kill(pid, signal.SIGKILL)
+        while proc.alive(pid, marker):
+            time.sleep(0.05)
+        return pid
 
     def status(self, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
         env = dict(os.environ) if env is None else env

@@ -187,11 +187,17 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 
 def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
-    from flink_jobs.config import from_args
+    from flink_jobs.cluster import commands as cluster
+    from flink_jobs.config import JOBS, from_args
     from flink_jobs.submit import submit
 
-    cfg = from_args(a, (a.job,), s)
-    job_id = submit(cfg, a.job, a.jobmanager, a.cluster_python, log=err)
+    local = cluster.StandaloneCluster(cluster.cluster_settings(a, s), log=err)
+    if not a.jobmanager and not a.checkpoint_dir:
+        # tipoff's own cluster: checkpoints beside its savepoints
+        a.checkpoint_dir = cluster.Layout(local.s.home).checkpoints.resolve().as_uri()
+    cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
+    jobmanager = cluster.host_port(cluster.rest_url(a.jobmanager, local))
+    job_id = submit(cfg, a.job, jobmanager, a.cluster_python, log=err)
     print(job_id)
     return 0
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from realstack import RealStack
 
+from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster
 from flink_jobs.settings import ENV_BOOTSTRAP, ENV_REGISTRY, Settings, StackSettings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.stack.services import LocalStack
@@ -60,3 +61,28 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
         yield RealStack(s, local, sub_env)
     finally:
         local.down()
+
+
+@pytest.fixture(scope="session")
+def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """A standalone Flink session cluster (JobManager + 2 TaskManagers, one slot each) on
+    free loopback ports, shared by the tests that need real processes to kill or a
+    savepoint to restore."""
+    state = tmp_path_factory.mktemp("flink-cluster")
+    stack = StackSettings.from_env({}, state_dir=state)
+    cluster = StandaloneCluster(
+        ClusterSettings.from_env(
+            {},
+            stack,
+            rest_port=free_port(),
+            rpc_port=free_port(),
+            taskmanagers=2,
+            heartbeat_timeout_s=10,
+        ),
+        log=print,
+    )
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()

@@ -1,0 +1,129 @@
+"""`tipoff savepoint inspect PATH [--users N] [--games N]`: state size per operator, and
+keyed state per user and per game.
+
+The sizes are what Flink records in the savepoint's `_metadata` for each state handle
+(read with `savepoints.inspect`): serialized bytes, not heap or RocksDB occupancy. Keyed
+state bytes of a `features` operator divided by the entities it keys is the state per
+active user (or game) the issue asks to measure; the measured numbers are in
+docs/operations.md ("State size").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from flink_jobs.cluster.savepoints import SavepointInfo, SavepointOperator
+from flink_jobs.pipeline import uid
+
+# The keyed operator of each job and what it keys by.
+ENTITIES = {
+    uid("user-features", "features"): "user",
+    uid("game-features", "features"): "game",
+}
+
+
+@dataclass(frozen=True)
+class OperatorSize:
+    label: str  # uid, else name, else id
+    keyed_bytes: int
+    operator_bytes: int
+    coordinator_bytes: int
+    parallelism: str = ""  # "<parallelism>/<max parallelism>": the key groups are fixed
+    entity: str | None = None  # "user" / "game" for the features operators
+    entities: int | None = None  # how many the caller says are active
+
+    @property
+    def total(self) -> int:
+        return self.keyed_bytes + self.operator_bytes + self.coordinator_bytes
+
+    @property
+    def keyed_per_entity(self) -> float | None:
+        """Keyed state bytes per active entity (None without a count)."""
+        if self.entity is None or not self.entities:
+            return None
+        return self.keyed_bytes / self.entities
+
+
+@dataclass(frozen=True)
+class StateSize:
+    path: str
+    kind: str
+    operators: tuple[OperatorSize, ...]  # those with state, largest first
+
+    @property
+    def total(self) -> int:
+        return sum(op.total for op in self.operators)
+
+    def render(self) -> list[str]:
+        width = max([len("OPERATOR"), *(len(op.label) for op in self.operators)])
+        lines = [
+            f"{self.path}: {self.kind}, {len(self.operators)} operator(s) with state, "
+            f"{human(self.total)} ({self.total:,} B)",
+            _row(width, "OPERATOR", "PAR.", "KEYED", "OPERATOR", "COORD.", "PER ENTITY"),
+        ]
+        for op in self.operators:
+            per = op.keyed_per_entity
+            each = "" if per is None else f"{per:,.0f} B per {op.entity} ({op.entities:,})"
+            sizes = (human(op.keyed_bytes), human(op.operator_bytes), human(op.coordinator_bytes))
+            lines.append(_row(width, op.label, op.parallelism, *sizes, each))
+        return lines
+
+
+def _row(width: int, label: str, par: str, keyed: str, oper: str, coord: str, each: str) -> str:
+    return f"{label:<{width}}  {par:>7}  {keyed:>9}  {oper:>9}  {coord:>9}  {each}".rstrip()
+
+
+def measure(info: SavepointInfo, users: int | None = None, games: int | None = None) -> StateSize:
+    """Per-operator state sizes of a savepoint; the features operators' keyed state is
+    divided by `users` / `games` when given."""
+    counts = {"user": users, "game": games}
+    sizes = []
+    for op in info.with_state():
+        entity = ENTITIES.get(op.uid or "")
+        sizes.append(
+            OperatorSize(
+                label=_label(op),
+                keyed_bytes=op.keyed_bytes,
+                operator_bytes=op.operator_bytes,
+                coordinator_bytes=op.coordinator_bytes,
+                parallelism=f"{op.parallelism}/{op.max_parallelism}",
+                entity=entity,
+                entities=counts[entity] if entity else None,
+            )
+        )
+    sizes.sort(key=lambda s: (-s.total, s.label))
+    return StateSize(info.path, info.kind, tuple(sizes))
+
+
+def _label(op: SavepointOperator) -> str:
+    return op.uid or op.name or op.operator_id
+
+
+def human(n: float) -> str:
+    if n == 0:
+        return "-"
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def inspect_cmd(a: argparse.Namespace) -> int:
+    """The `tipoff savepoint inspect` handler: exit 0, or 2 for an unreadable savepoint."""
+    from flink_jobs.cluster import savepoints
+
+    for flag, n in (("--users", a.users), ("--games", a.games)):
+        if n is not None and n <= 0:
+            print(f"tipoff: error: {flag} must be positive, got {n}", file=sys.stderr)
+            return 2
+    try:
+        info = savepoints.inspect(a.path)
+    except savepoints.SavepointCheckError as e:
+        print(f"tipoff: error: {e}", file=sys.stderr)
+        return 2
+    for line in measure(info, a.users, a.games).render():
+        print(line)
+    return 0
