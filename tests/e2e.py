@@ -38,6 +38,19 @@ BAD_KEY = b"bad:"  # hostile records carry b"bad:<reason>:<n>" keys
 # --- running the jobs -----------------------------------------------------------------
 
 
+def tipoff(
+    env: dict[str, str], *args: str, timeout_s: float = 400
+) -> subprocess.CompletedProcess[str]:
+    """`tipoff ARGS` in a subprocess, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "flink_jobs.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
 def run_bounded(real_stack: RealStack, s: Settings, *args: str, timeout_s: float = 1200) -> None:
     t0 = time.monotonic()
     proc = subprocess.run(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,6 +12,7 @@ import fastavro
 import pytest
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from e2e import tipoff
 from fastavro.validation import validate
 from realstack import RealStack
 
@@ -25,16 +24,6 @@ from udfs.sim import SimConfig
 
 def _read_all(s, topic: str, expected: int) -> list[tail.TailRecord]:
     return list(tail.records(s.endpoints, topic, True, expected, idle_timeout_s=20))
-
-
-def _tipoff(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flink_jobs.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_simulated_events_read_back_valid_and_counted(real_stack: RealStack) -> None:
@@ -86,7 +75,7 @@ def test_registry_rejects_incompatible_change_and_check_fails(
     assert refused.value.http_status_code == 409
 
     env = {**real_stack.env, **s.topics.env()}
-    bad = _tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
+    bad = tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "GameEvent.attendance" in bad.stdout
     assert "INCOMPATIBLE" in bad.stdout
@@ -94,7 +83,7 @@ def test_registry_rejects_incompatible_change_and_check_fails(
 
     game["fields"][-1] = {"name": "attendance", "type": "int", "default": 0, "doc": "Spectators."}
     (changed / "events/GameEvent.avsc").write_text(json.dumps(game))
-    good = _tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
+    good = tipoff(env, "schemas", "check", "--schemas-dir", str(changed))
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.count("OK ") == 5
 
@@ -128,12 +117,12 @@ def test_cli_up_twice_status_and_tail(real_stack: RealStack) -> None:
     """A second `stack up` says it is running and exits 0; status and tail work from the CLI."""
     if real_stack.stack is None:
         pytest.skip("external services")
-    again = _tipoff(
+    again = tipoff(
         real_stack.env, "stack", "up", "--kafka-port", str(real_stack.settings.stack.kafka_port)
     )
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stderr
-    status = _tipoff(real_stack.env, "stack", "status")
+    status = tipoff(real_stack.env, "stack", "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "UP" in status.stdout and "pid" in status.stdout
 
@@ -141,7 +130,7 @@ def test_cli_up_twice_status_and_tail(real_stack: RealStack) -> None:
     schemas.register(s, 1, None, log=print)
     cfg = simulate.plan(SimConfig(seed=1), 0, int(time.time() * 1000), None, 200)
     simulate.run(s, cfg, live=False, log=print, progress=False)
-    out = _tipoff(
+    out = tipoff(
         real_stack.env,
         "tail",
         s.topics.game_events,
