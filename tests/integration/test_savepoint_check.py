@@ -97,7 +97,25 @@ def test_the_same_build_restores_and_a_renamed_uid_fails(build: Build, jars: lis
     assert uid("game-features", "features") in fail.text and "would be dropped" in fail.text
 
 
-def _renamed_plan(jars: list[str]) -> Build:
+def test_a_renamed_uid_fails_the_check_of_a_real_golden_savepoint(jars: list[str]) -> None:
+    """The release-1 game-features savepoint against this build with its features uid
+    renamed: the check fails and names the operator whose state would be lost."""
+    path = GOLDEN / "release-1" / "game-features"
+    if not (path / "_metadata").exists():
+        pytest.skip("no golden game-features savepoint")
+    report = savepoints.compare(savepoints.inspect(path), _renamed_plan(jars, ("game-features",)))
+    print("\n".join(report.render()))
+    assert not report.ok
+    assert any(
+        uid("game-features", "features") in f.text and "would be dropped" in f.text
+        for f in report.failures
+    ), report.render()
+
+
+def _renamed_plan(
+    jars: list[str],
+    jobs: list[str] = ["user-features", "game-features"],  # noqa: B006
+) -> Build:
     """This build with the game job's features uid renamed (flink_jobs.pipeline.uid patched
     in the planning process)."""
     code = (
@@ -110,7 +128,7 @@ def _renamed_plan(jars: list[str]) -> Build:
         "    return 'tipoff.game-features.machine' if (job, op) == ('game-features', "
         "'features') else real(job, op)\n"
         "with mock.patch.object(pipeline, 'uid', uid):\n"
-        "    build = savepoints._plan(['user-features', 'game-features'], 1, sys.argv[1:])\n"
+        f"    build = savepoints._plan({list(jobs)!r}, 1, sys.argv[1:])\n"
         "print(build.to_json())\n"
     )
     out = subprocess.run(
