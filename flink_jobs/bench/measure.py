@@ -1,0 +1,250 @@
+"""How fast a job consumes its input, and what it costs the Flink processes.
+
+Progress comes from the Kafka sources' own metrics over the REST API:
+`<source>.KafkaSourceReader.topic.<topic>.partition.<n>.currentOffset` (the offset of the
+last record the reader emitted) summed over partitions, per source operator and topic.
+The preloaded topics are written without transactions, so offsets count records. The
+JobManager refreshes metrics at most every `metrics.fetcher.update-interval` (tipoff's
+cluster sets 1 s; Flink's default is 10 s): a sample is up to that old, which is why rates
+are taken over many seconds between two interior samples.
+
+CPU time (utime + stime) and resident memory come from /proc for the cluster's processes
+(JobManager and TaskManagers; thread-mode Python runs inside the TaskManager JVMs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_OFFSET_METRIC = re.compile(
+    r"^(?P<op>.+)\.KafkaSourceReader\.topic\.(?P<topic>.+)\.partition\.(?P<p>\d+)\.currentOffset$"
+)
+
+
+def metric_topic(topic: str) -> str:
+    """How a topic name appears inside a metric id (dots separate metric groups)."""
+    return topic.replace(".", "_")
+
+
+# --- /proc ---------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), seconds; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14, 15 of stat
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    t: float  # wall clock, epoch seconds
+    consumed: dict[str, int]  # "<source operator>|<topic>" -> records emitted by the reader
+    cpu_s: float  # CPU seconds of the Flink processes so far
+    rss: int  # their resident memory now, bytes
+
+
+@dataclass
+class SourceProgress:
+    """Reads the per-partition offsets of every Kafka source of a job."""
+
+    rest: FlinkRest
+    job_id: str
+    topics: Sequence[str]
+    _ids: dict[str, list[str]] = field(default_factory=dict)  # vertex id -> offset metrics
+
+    def _discover(self) -> None:
+        wanted = {metric_topic(t) for t in self.topics}
+        for v in self.rest.job(self.job_id).get("vertices", []):
+            listed = self.rest.call(
+                "GET", f"/jobs/{self.job_id}/vertices/{v['id']}/subtasks/metrics"
+            )
+            ids = [m["id"] for m in listed]
+            found = [i for i in ids if (m := _OFFSET_METRIC.match(i)) and m["topic"] in wanted]
+            if found:
+                self._ids[v["id"]] = sorted(found)
+
+    def read(self) -> dict[str, int]:
+        """ "<operator>|<topic>" -> records consumed so far (partitions not yet reporting
+        count 0). Re-discovers metric ids until every source has reported all of them."""
+        self._discover()
+        consumed: dict[str, int] = {}
+        for vertex, ids in self._ids.items():
+            query = urllib.parse.quote(",".join(ids), safe=",")
+            values = self.rest.call(
+                "GET", f"/jobs/{self.job_id}/vertices/{vertex}/subtasks/metrics?get={query}&agg=sum"
+            )
+            for item in values:
+                m = _OFFSET_METRIC.match(item["id"])
+                if m is None:
+                    continue
+                key = f"{m['op']}|{m['topic']}"
+                # Partitions of one subtask report once each; the sum over subtasks is that
+                # one value. -1 (nothing read yet) counts as 0 records.
+                consumed[key] = consumed.get(key, 0) + max(0, int(float(item["sum"])) + 1)
+        return consumed
+
+
+def progress(consumed: Mapping[str, int], totals: Mapping[str, int], records: int) -> float:
+    """Input records fully consumed, as the slowest source sees it: `records` times the
+    smallest fraction any (source, topic) has read. `totals`: metric topic -> records."""
+    fractions = []
+    for key, n in consumed.items():
+        topic = key.split("|", 1)[1]
+        if totals.get(topic):
+            fractions.append(min(1.0, n / totals[topic]))
+    if not fractions:
+        return 0.0
+    return records * min(fractions)
+
+
+class Sampler(threading.Thread):
+    """Samples a job's progress and the Flink processes' CPU and RSS every `interval_s`."""
+
+    def __init__(
+        self,
+        source: SourceProgress | None,
+        pids: Sequence[int],
+        interval_s: float = 0.5,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.source, self.pids, self.interval_s = source, list(pids), interval_s
+        self.samples: list[Sample] = []
+        self.on_error = on_error
+        self._halt = threading.Event()
+        self._errors = 0
+
+    def sample(self) -> Sample:
+        consumed: dict[str, int] = {}
+        if self.source is not None:
+            try:
+                consumed = self.source.read()
+            except (FlinkRestError, KeyError, ValueError) as e:
+                self._errors += 1
+                if self.on_error is not None and self._errors in (1, 10, 100):
+                    self.on_error(f"progress sample failed ({self._errors}x): {e}")
+        return Sample(
+            time.time(),
+            consumed,
+            sum(cpu_seconds(p) for p in self.pids),
+            sum(rss_bytes(p) for p in self.pids),
+        )
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            t0 = time.monotonic()
+            self.samples.append(self.sample())
+            self._halt.wait(max(0.0, self.interval_s - (time.monotonic() - t0)))
+
+    def stop(self) -> list[Sample]:
+        self._halt.set()
+        self.join(30)
+        self.samples.append(self.sample())  # CPU and RSS at the end
+        return self.samples
+
+
+# --- rates ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    events_per_s: float
+    window_s: float  # seconds of the measured window
+    events: float  # events consumed in it
+    cpu_s: float  # Flink CPU seconds spent in it
+    basis: str  # how the window was chosen
+
+    @property
+    def cpu_s_per_million(self) -> float:
+        return self.cpu_s / self.events * 1e6 if self.events > 0 else 0.0
+
+
+def sustained(
+    points: Sequence[tuple[float, float, float]],
+    total: float,
+    warmup_fraction: float = 0.1,
+    finish: tuple[float, float] | None = None,
+    start: tuple[float, float] | None = None,
+) -> Rate | None:
+    """Events/s after warm-up from (time, progress, cpu seconds) samples.
+
+    The window starts at the first sample past `warmup_fraction` of `total` (start-up, JIT
+    and the first fetches are behind it) and ends at the last sample still below `total`
+    (so the end of input and whatever comes after it are not in it). When fewer than two
+    distinct samples fall in there (a job faster than the sampling), it ends at `finish`
+    (time, cpu seconds when the sources finished) and starts at the first sample with any
+    progress; when even that one saw everything, it spans `start` to `finish` (time, cpu
+    seconds when the sources were deployed). None if nothing usable was sampled."""
+    moving = sorted((p for p in points if p[1] > 0), key=lambda p: p[0])
+    if not moving:
+        moving = [(finish[0], total, finish[1])] if finish is not None else []
+    if not moving:
+        return None
+    interior = [p for p in moving if p[1] < total]
+    started = [p for p in interior if p[1] >= warmup_fraction * total] or interior
+    if len(started) >= 2 and started[-1][1] > started[0][1] and started[-1][0] > started[0][0]:
+        a, b = started[0], started[-1]
+        return Rate(
+            (b[1] - a[1]) / (b[0] - a[0]), b[0] - a[0], b[1] - a[1], b[2] - a[2], "after warm-up"
+        )
+    if finish is not None and finish[0] > moving[0][0] and moving[0][1] < total:
+        a = moving[0]
+        return Rate(
+            (total - a[1]) / (finish[0] - a[0]),
+            finish[0] - a[0],
+            total - a[1],
+            finish[1] - a[2],
+            "first sample to sources finished",
+        )
+    if finish is not None and start is not None and finish[0] > start[0]:
+        return Rate(
+            total / (finish[0] - start[0]),
+            finish[0] - start[0],
+            total,
+            finish[1] - start[1],
+            "sources' start to finish, start-up included (too fast to sample)",
+        )
+    return None
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil
+    return float(sorted_values[int(min(rank, len(sorted_values))) - 1])
+
+
+def vertex_window(job: dict[str, Any], source_prefix: str = "Source") -> tuple[float, float] | None:
+    """(start, end) in epoch seconds of a finished job's source vertices, from /jobs/:id."""
+    vs = [v for v in job.get("vertices", []) if str(v.get("name", "")).startswith(source_prefix)]
+    if not vs or any(int(v.get("end-time", -1)) <= 0 for v in vs):
+        return None
+    return min(v["start-time"] for v in vs) / 1000, max(v["end-time"] for v in vs) / 1000
