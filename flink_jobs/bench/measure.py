@@ -111,9 +111,14 @@ class SourceProgress:
         return consumed
 
 
-def progress(consumed: Mapping[str, int], totals: Mapping[str, int], records: int) -> float:
+def progress(
+    consumed: Mapping[str, int], totals: Mapping[str, int], records: int, sources: int = 1
+) -> float:
     """Input records fully consumed, as the slowest source sees it: `records` times the
-    smallest fraction any (source, topic) has read. `totals`: metric topic -> records."""
+    smallest fraction any (source, topic) has read; 0 until `sources` (source, topic)
+    pairs report. `totals`: metric topic -> records."""
+    if len(consumed) < sources:
+        return 0.0
     fractions = []
     for key, n in consumed.items():
         topic = key.split("|", 1)[1]
