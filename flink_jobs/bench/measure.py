@@ -59,6 +59,50 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+_THREAD_SUFFIX = re.compile(r"[-#\s]*\d*$")
+
+
+def thread_group(comm: str) -> str:
+    """A thread's name without its number: "GC Thread#3" -> "GC Thread". Linux keeps 15
+    characters of a name; Flink names task threads after their operator chain."""
+    return _THREAD_SUFFIX.sub("", comm).strip() or comm
+
+
+def thread_cpu(pids: Sequence[int]) -> dict[str, float]:
+    """CPU seconds so far of every thread of `pids`, summed by thread_group."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            group = thread_group(comm)
+            out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return out
+
+
+def thread_breakdown(
+    snapshots: Sequence[tuple[float, dict[str, float]]], start: float, end: float, events: float
+) -> dict[str, float]:
+    """CPU seconds per million events by thread group, between the snapshots nearest inside
+    [start, end] (largest first); {} without two such snapshots."""
+    inside = [s for s in snapshots if start - 1e-6 <= s[0] <= end + 1e-6]
+    if len(inside) < 2 or events <= 0:
+        return {}
+    (t0, a), (t1, b) = inside[0], inside[-1]
+    scale = 1e6 / (events * (t1 - t0) / (end - start)) if end > start else 0.0
+    delta = {k: (b.get(k, 0.0) - a.get(k, 0.0)) * scale for k in b}
+    return dict(sorted(((k, v) for k, v in delta.items() if v > 0), key=lambda kv: -kv[1]))
+
+
 # --- progress ------------------------------------------------------------------------------
 
 
@@ -138,10 +182,14 @@ class Sampler(threading.Thread):
         pids: Sequence[int],
         interval_s: float = 0.5,
         on_error: Callable[[str], None] | None = None,
+        threads_every_s: float = 1.0,
     ) -> None:
         super().__init__(daemon=True)
         self.source, self.pids, self.interval_s = source, list(pids), interval_s
         self.samples: list[Sample] = []
+        # per-thread CPU, less often (a few hundred threads to read)
+        self.threads: list[tuple[float, dict[str, float]]] = []
+        self.threads_every_s = threads_every_s
         self.on_error = on_error
         self._halt = threading.Event()
         self._errors = 0
@@ -163,9 +211,13 @@ class Sampler(threading.Thread):
         )
 
     def run(self) -> None:
+        next_threads = 0.0
         while not self._halt.is_set():
             t0 = time.monotonic()
             self.samples.append(self.sample())
+            if t0 >= next_threads:
+                self.threads.append((time.time(), thread_cpu(self.pids)))
+                next_threads = t0 + self.threads_every_s
             self._halt.wait(max(0.0, self.interval_s - (time.monotonic() - t0)))
 
     def stop(self) -> list[Sample]:
@@ -180,6 +232,7 @@ class Sampler(threading.Thread):
 
 @dataclass(frozen=True)
 class Rate:
+    start: float  # epoch seconds where the window starts
     events_per_s: float
     window_s: float  # seconds of the measured window
     events: float  # events consumed in it
@@ -217,11 +270,17 @@ def sustained(
     if len(started) >= 2 and started[-1][1] > started[0][1] and started[-1][0] > started[0][0]:
         a, b = started[0], started[-1]
         return Rate(
-            (b[1] - a[1]) / (b[0] - a[0]), b[0] - a[0], b[1] - a[1], b[2] - a[2], "after warm-up"
+            a[0],
+            (b[1] - a[1]) / (b[0] - a[0]),
+            b[0] - a[0],
+            b[1] - a[1],
+            b[2] - a[2],
+            "after warm-up",
         )
     if finish is not None and finish[0] > moving[0][0] and moving[0][1] < total:
         a = moving[0]
         return Rate(
+            a[0],
             (total - a[1]) / (finish[0] - a[0]),
             finish[0] - a[0],
             total - a[1],
@@ -230,6 +289,7 @@ def sustained(
         )
     if finish is not None and start is not None and finish[0] > start[0]:
         return Rate(
+            start[0],
             total / (finish[0] - start[0]),
             finish[0] - start[0],
             total,

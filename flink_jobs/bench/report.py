@@ -65,6 +65,10 @@ def render_table(r: Mapping[str, Any]) -> list[str]:
             f"{_mib(row.get('peak_rss_bytes')):>9}  "
             f"{_num(row.get('window_s'), '.1f')}s {row.get('basis', '')}"
         )
+    by_thread = (tp.get("tipoff") or {}).get("cpu_s_per_million_by_thread") or {}
+    if by_thread:
+        top = ", ".join(f"{k} {v:,.0f}" for k, v in list(by_thread.items())[:8])
+        lines += ["", f"tipoff CPU s per million events by thread: {top}"]
     st = r["state"]
     if st:
         lines += [

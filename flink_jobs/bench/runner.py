@@ -130,7 +130,7 @@ def cancel(rest: FlinkRest, job_id: str, log: Log) -> None:
 def _throughput_row(
     name: str,
     job_id: str,
-    samples: list[measure.Sample],
+    sampler: measure.Sampler,
     totals: dict[str, int],
     records: int,
     opts: Options,
@@ -139,12 +139,14 @@ def _throughput_row(
     start: tuple[float, float] | None = None,
     sources: int = 1,
 ) -> dict[str, Any]:
+    samples = sampler.samples
     points = [
         (s.t, measure.progress(s.consumed, totals, records, sources), s.cpu_s) for s in samples
     ]
     rate = measure.sustained(points, records, opts.warmup_fraction, finish, start)
     if rate is None:
         raise BenchError(f"{name}: no progress sampled for job {job_id}; is the input empty?")
+    end = rate.start + rate.window_s
     return {
         "job_id": job_id,
         "events": records,
@@ -156,6 +158,14 @@ def _throughput_row(
         "peak_rss_bytes": max((s.rss for s in samples), default=0),
         "wall_s": wall_s,
         "samples": len(samples),
+        # where the Flink processes' CPU went in the window, by thread (names cut at 15
+        # characters by Linux; task threads are named after their operator chain)
+        "cpu_s_per_million_by_thread": {
+            k: round(v, 2)
+            for k, v in measure.thread_breakdown(
+                sampler.threads, rate.start, end, rate.events
+            ).items()
+        },
         # (seconds since the first sample, input events consumed, Flink CPU seconds, RSS MiB)
         "series": [
             [
@@ -225,7 +235,7 @@ def run_jvm_job(
     row = _throughput_row(
         f"jvm {kind}",
         job_id,
-        samples,
+        sampler,
         {measure.metric_topic(topic): records},
         records,
         opts,
@@ -313,11 +323,11 @@ def run_tipoff(
                 log(f"bench: tipoff consumed {p:,.0f}/{feed.records:,}")
                 last_log = time.monotonic()
             time.sleep(0.5)
-        samples = sampler.stop()
+        sampler.stop()
         row = _throughput_row(
             "tipoff",
             job_id,
-            samples,
+            sampler,
             totals,
             feed.records,
             opts,

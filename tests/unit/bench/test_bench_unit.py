@@ -156,6 +156,24 @@ def test_sustained_rate_of_a_job_faster_than_sampling() -> None:
     assert measure.sustained([(1.0, 0.0, 0.0)], 1_000) is None
 
 
+def test_threads_are_grouped_by_name_and_costed_per_million_events() -> None:
+    assert measure.thread_group("GC Thread#3") == "GC Thread"
+    assert measure.thread_group("flink-metrics-14") == "flink-metrics"
+    assert measure.thread_group("user-features: ") == "user-features:"
+    snaps = [
+        (0.0, {"a": 1.0}),
+        (1.0, {"a": 2.0, "b": 0.0}),
+        (3.0, {"a": 6.0, "b": 1.0}),
+        (9.0, {"a": 50.0}),
+    ]
+    # window 1..3 holds 2,000 events: a spent 4 s, b 1 s
+    assert measure.thread_breakdown(snaps, 1.0, 3.0, 2_000) == {"a": 2_000.0, "b": 500.0}
+    assert measure.thread_breakdown(snaps, 1.0, 1.5, 2_000) == {}
+    import os
+
+    assert measure.thread_cpu([os.getpid()])
+
+
 def test_percentiles_and_latency_window() -> None:
     values = sorted(float(v) for v in range(1, 101))
     assert measure.percentile(values, 50) == 50
@@ -212,6 +230,7 @@ def sample_result() -> dict[str, Any]:
             "basis": "after warm-up",
             "cpu_s_per_million": 20.0,
             "peak_rss_bytes": 2**31,
+            "cpu_s_per_million_by_thread": {"user-features:": 12.0, "GC Thread": 3.0},
         }
 
     fresh = {
@@ -257,6 +276,7 @@ def test_table_shows_every_row_with_ratios() -> None:
     assert "5.0%" in text and "6.7%" in text  # tipoff vs ceiling, vs reference
     assert "at-least-once" in text and "exactly-once" in text and "12,000" in text
     assert "NOT MET  throughput vs reference" in text
+    assert "by thread: user-features: 12, GC Thread 3" in text
 
 
 def test_write_keeps_the_json_and_draws_the_chart(tmp_path: Path) -> None:
