@@ -122,6 +122,7 @@ class SourceProgress:
     job_id: str
     topics: Sequence[str]
     _ids: dict[str, list[str]] = field(default_factory=dict)  # vertex id -> offset metrics
+    _reads: int = 0
 
     def _discover(self) -> None:
         wanted = {metric_topic(t) for t in self.topics}
@@ -136,8 +137,15 @@ class SourceProgress:
 
     def read(self) -> dict[str, int]:
         """ "<operator>|<topic>" -> records consumed so far (partitions not yet reporting
-        count 0). Re-discovers metric ids until every source has reported all of them."""
-        self._discover()
+        count 0). Lists the metric ids until every wanted topic has a source reading it,
+        then every 20th read (a partition assigned late)."""
+        wanted = {metric_topic(t) for t in self.topics}
+        found = {
+            m["topic"] for ids in self._ids.values() for i in ids if (m := _OFFSET_METRIC.match(i))
+        }
+        self._reads += 1
+        if not wanted <= found or self._reads % 20 == 0:
+            self._discover()
         consumed: dict[str, int] = {}
         for vertex, ids in self._ids.items():
             query = urllib.parse.quote(",".join(ids), safe=",")
@@ -180,7 +188,7 @@ class Sampler(threading.Thread):
         self,
         source: SourceProgress | None,
         pids: Sequence[int],
-        interval_s: float = 0.5,
+        interval_s: float = 0.25,
         on_error: Callable[[str], None] | None = None,
         threads_every_s: float = 1.0,
     ) -> None:
@@ -244,30 +252,39 @@ class Rate:
         return self.cpu_s / self.events * 1e6 if self.events > 0 else 0.0
 
 
+def fresh(points: Sequence[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """The samples that saw a new progress value (the first sample after each metric
+    refresh): repeats of a stale value carry no timing information."""
+    out: list[tuple[float, float, float]] = []
+    for p in sorted(points, key=lambda p: p[0]):
+        if p[1] > 0 and (not out or p[1] != out[-1][1]):
+            out.append(p)
+    return out
+
+
 def sustained(
     points: Sequence[tuple[float, float, float]],
     total: float,
     warmup_fraction: float = 0.1,
     finish: tuple[float, float] | None = None,
     start: tuple[float, float] | None = None,
+    min_window_s: float = 5.0,
 ) -> Rate | None:
     """Events/s after warm-up from (time, progress, cpu seconds) samples.
 
-    The window starts at the first sample past `warmup_fraction` of `total` (start-up, JIT
-    and the first fetches are behind it) and ends at the last sample still below `total`
-    (so the end of input and whatever comes after it are not in it). When fewer than two
-    distinct samples fall in there (a job faster than the sampling), it ends at `finish`
-    (time, cpu seconds when the sources finished) and starts at the first sample with any
-    progress; when even that one saw everything, it spans `start` to `finish` (time, cpu
-    seconds when the sources were deployed). None if nothing usable was sampled."""
-    moving = sorted((p for p in points if p[1] > 0), key=lambda p: p[0])
-    if not moving:
-        moving = [(finish[0], total, finish[1])] if finish is not None else []
-    if not moving:
-        return None
+    Only samples that saw a new value count (`fresh`). The window starts at the first past
+    `warmup_fraction` of `total` (start-up, JIT and the first fetches behind it) and ends at
+    the last still below `total` (the end of input and what follows it left out). A metric
+    value is up to one refresh interval old, so for a bounded job (`finish` given: time and
+    cpu seconds when its sources finished, exact) a window shorter than `min_window_s` is
+    not trusted: the window then ends at `finish`, from the first fresh sample past warm-up
+    (or any); when no sample saw progress before the end, it spans `start` (the sources'
+    deployment) to `finish`, start-up included. None if nothing usable was sampled."""
+    moving = fresh(points)
     interior = [p for p in moving if p[1] < total]
     started = [p for p in interior if p[1] >= warmup_fraction * total] or interior
-    if len(started) >= 2 and started[-1][1] > started[0][1] and started[-1][0] > started[0][0]:
+    long_enough = len(started) >= 2 and started[-1][0] > started[0][0]
+    if long_enough and (finish is None or started[-1][0] - started[0][0] >= min_window_s):
         a, b = started[0], started[-1]
         return Rate(
             a[0],
@@ -277,15 +294,15 @@ def sustained(
             b[2] - a[2],
             "after warm-up",
         )
-    if finish is not None and finish[0] > moving[0][0] and moving[0][1] < total:
-        a = moving[0]
+    if finish is not None and started and finish[0] > started[0][0]:
+        a = started[0]
         return Rate(
             a[0],
             (total - a[1]) / (finish[0] - a[0]),
             finish[0] - a[0],
             total - a[1],
             finish[1] - a[2],
-            "first sample to sources finished",
+            "after warm-up to sources finished",
         )
     if finish is not None and start is not None and finish[0] > start[0]:
         return Rate(

@@ -146,6 +146,20 @@ def test_sustained_rate_skips_warmup_and_the_end() -> None:
     assert rate.cpu_s_per_million == pytest.approx(1_000)
 
 
+def test_stale_metric_values_do_not_count_and_short_bounded_windows_end_at_finish() -> None:
+    points = [(0.0, 100.0, 0.0), (0.25, 100.0, 0.1), (0.5, 100.0, 0.2), (1.0, 300.0, 0.5)]
+    assert measure.fresh(points) == [(0.0, 100.0, 0.0), (1.0, 300.0, 0.5)]
+    # a bounded job sampled over 2 s only: from the first sample past warm-up to the finish
+    short = [(1.0, 200.0, 1.0), (2.0, 400.0, 2.0), (3.0, 600.0, 3.0)]
+    rate = measure.sustained(short, 1_000, finish=(5.0, 5.0))
+    assert rate is not None and rate.events_per_s == pytest.approx(200)
+    assert rate.basis == "after warm-up to sources finished"
+    # unbounded (no finish): the interior slope, however short
+    rate = measure.sustained(short, 1_000)
+    assert rate is not None and rate.events_per_s == pytest.approx(200)
+    assert rate.basis == "after warm-up"
+
+
 def test_sustained_rate_of_a_job_faster_than_sampling() -> None:
     points = [(10.0, 400.0, 1.0)]
     rate = measure.sustained(points, 1_000, finish=(10.5, 1.5))
