@@ -96,6 +96,7 @@ def render_table(r: Mapping[str, Any]) -> list[str]:
                 f"{_num(m.get('p50_ms'))} {_num(m.get('p95_ms')):>7} {_num(m.get('p99_ms')):>7} "
                 f"{_num(m.get('target_p99_ms')):>7} {_num(m.get('records')):>8}"
             )
+    lines += [f"note: {n}" for n in r.get("notes", [])]
     lines += ["", "targets (product.md):"]
     for name, t in r["targets"].items():
         verdict = {True: "MET", False: "NOT MET", None: "n/a"}[t.get("met")]
