@@ -16,6 +16,9 @@ from flink_jobs.settings import Settings, Topics
 from udfs.serde.jobcodecs import JobSchemas
 
 JOBS = ("user-features", "game-features")
+EXACTLY_ONCE = "exactly-once"
+AT_LEAST_ONCE = "at-least-once"
+DELIVERY_GUARANTEES = (EXACTLY_ONCE, AT_LEAST_ONCE)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class JobConfig:
     bounded: bool = False
     parallelism: int = 1
     checkpoint_interval_ms: int = 10_000
+    # Of the Kafka sinks: exactly-once (transactions committed on checkpoints; the output
+    # latency floor is the checkpoint interval) or at-least-once (flushed on checkpoints,
+    # visible at once; a restart can write some records again).
+    delivery_guarantee: str = EXACTLY_ONCE
     state_backend: str = "hashmap"
     checkpoint_dir: str | None = None
     from_savepoint: str | None = None
@@ -79,6 +86,8 @@ class JobConfig:
             str(self.parallelism),
             "--checkpoint-interval",
             str(self.checkpoint_interval_ms),
+            "--delivery-guarantee",
+            self.delivery_guarantee,
             "--state-backend",
             self.state_backend,
             "--tick-ms",
@@ -120,6 +129,14 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         default=10_000,
         metavar="MS",
         help="checkpoint (and exactly-once commit) interval in ms (10000)",
+    )
+    g.add_argument(
+        "--delivery-guarantee",
+        choices=DELIVERY_GUARANTEES,
+        default=EXACTLY_ONCE,
+        help="of the Kafka sinks: exactly-once (default; read_committed consumers see records "
+        "when the checkpoint commits) or at-least-once (records visible at once; duplicates "
+        "possible after a restart)",
     )
     g.add_argument("--state-backend", choices=["hashmap", "rocksdb"], default="hashmap")
     g.add_argument("--checkpoint-dir", help="checkpoint storage URI (default: under the state dir)")
@@ -178,6 +195,7 @@ def from_args(a: argparse.Namespace, jobs: Sequence[str], settings: Settings) ->
         bounded=a.bounded,
         parallelism=a.parallelism,
         checkpoint_interval_ms=a.checkpoint_interval,
+        delivery_guarantee=a.delivery_guarantee,
         state_backend=a.state_backend,
         # Checkpoints outgrow the JobManager's 5 MB in-memory limit quickly: keep them on disk.
         checkpoint_dir=a.checkpoint_dir

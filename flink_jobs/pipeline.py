@@ -17,7 +17,7 @@ from pyflink.datastream import CheckpointingMode, DataStream, StreamExecutionEnv
 from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment
 
-from flink_jobs.config import JobConfig
+from flink_jobs.config import EXACTLY_ONCE, JobConfig
 from udfs.flink import types
 from udfs.flink.functions import Decode, Features
 
@@ -125,11 +125,15 @@ def sink_table(
     name = f"sink_{job.replace('-', '_')}_{role}"
     options = [
         *_kafka_options(cfg, topic),
-        "'sink.delivery-guarantee' = 'exactly-once'",
-        f"'sink.transactional-id-prefix' = 'tipoff-{job}-{role}'",
-        # Within the broker's cap (tipoff's stack raises it to 1 h; Kafka's default is 15 min).
-        f"'properties.transaction.timeout.ms' = '{cfg.transaction_timeout_ms}'",
+        f"'sink.delivery-guarantee' = '{cfg.delivery_guarantee}'",
     ]
+    if cfg.delivery_guarantee == EXACTLY_ONCE:
+        options += [
+            f"'sink.transactional-id-prefix' = 'tipoff-{job}-{role}'",
+            # Within the broker's cap (tipoff's stack raises it to 1 h; Kafka's default is
+            # 15 min).
+            f"'properties.transaction.timeout.ms' = '{cfg.transaction_timeout_ms}'",
+        ]
     t_env.execute_sql(
         f"CREATE TEMPORARY TABLE {name} (k BYTES, v BYTES, headers MAP<STRING, BYTES> METADATA) "
         f"WITH ({', '.join(options)})"

@@ -48,6 +48,7 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
             "cluster": cluster_cmd,
             "jobs": jobs_cmd,
             "savepoint": savepoint_cmd,
+            "bench": bench_cmd,
         }[a.command]
         return handler(a, s)
     except (
@@ -218,6 +219,18 @@ def savepoint_cmd(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.cluster import commands as cluster
 
     return cluster.savepoint_cmd(a, s)
+
+
+def bench_cmd(a: argparse.Namespace, s: Settings) -> int:
+    from flink_jobs.bench import runner
+    from flink_jobs.bench.jvm_jobs import JvmJobError
+    from flink_jobs.cluster import commands as cluster
+
+    local = cluster.StandaloneCluster(cluster.cluster_settings(a, s), log=err)
+    try:
+        return runner.main(a, s, local, log=err)
+    except (runner.BenchError, JvmJobError) as e:
+        raise UserError(f"bench: {e}") from e
 
 
 def dlq_cmd(a: argparse.Namespace, s: Settings) -> int:
