@@ -29,12 +29,17 @@ def uid(job: str, operator: str) -> str:
     return f"tipoff.{job}.{operator}"
 
 
-def environment(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
-    # Thread mode embeds the Python found first on PATH in the JVM: it must be this
-    # interpreter (the one with pyflink and tipoff installed), not the system one.
+def python_first_on_path() -> None:
+    """Thread mode embeds the Python found first on PATH in the JVM, and the gateway JVM
+    keeps the PATH it started with: call this before anything in the process starts it,
+    so it is this interpreter (with pyflink and tipoff installed), not the system one."""
     bin_dir = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def environment(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
+    python_first_on_path()
     conf = Configuration()
     # Thread mode runs Python in the TaskManager's JVM process: 20-30x the throughput of
     # the default process mode (platform notes).

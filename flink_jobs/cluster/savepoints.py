@@ -146,13 +146,23 @@ class SavepointInfo:
         return lines
 
 
+def _jvm() -> Any:
+    """PyFlink's gateway JVM, started (if this is the first use in the process) with this
+    interpreter first on PATH, as a later in-process job's thread mode needs."""
+    from pyflink.java_gateway import get_gateway
+
+    from flink_jobs.pipeline import python_first_on_path
+
+    python_first_on_path()
+    return get_gateway().jvm
+
+
 def inspect(path: str | Path) -> SavepointInfo:
     """Read a savepoint's (or retained checkpoint's) metadata: a directory with a
     `_metadata` file or the file itself, any file system Flink has a plugin for."""
     from py4j.protocol import Py4JJavaError
-    from pyflink.java_gateway import get_gateway
 
-    jvm = get_gateway().jvm
+    jvm = _jvm()
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
     access = jvm.org.apache.flink.runtime.state.filesystem.AbstractFsCheckpointStorageAccess
     try:
@@ -336,9 +346,7 @@ def describe(env: Any, keyed_states: Mapping[str, Mapping[str, str]], descriptio
     not executed) would submit: every operator's id, uid, name and parallelism, and the
     key serializer of keyed operators. `keyed_states`: uid -> the keyed state its
     function declares (see `declared_keyed_state`)."""
-    from pyflink.java_gateway import get_gateway
-
-    jvm = get_gateway().jvm
+    jvm = _jvm()
     # What env.execute() / get_execution_plan() do first (Python operator chaining etc.).
     stream_graph = env._generate_stream_graph(clear_transformations=False)
     key_serializers: dict[str, bytes] = {}
@@ -703,9 +711,7 @@ def key_compatibility(saved: bytes, new: bytes) -> str:
     """Flink's verdict on a new key serializer against the one a savepoint was written with
     (TypeSerializerSnapshot.resolveSchemaCompatibility): COMPATIBLE_AS_IS, ...,
     INCOMPATIBLE."""
-    from pyflink.java_gateway import get_gateway
-
-    jvm = get_gateway().jvm
+    jvm = _jvm()
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
 
     snapshots = jvm.org.apache.flink.api.common.typeutils.TypeSerializerSnapshot

@@ -8,7 +8,6 @@ tipoff's features uid), so they need nothing but Java and PyFlink.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from flink_jobs.cluster.savepoints import (
     SavepointOperator,
     compare,
 )
-from flink_jobs.pipeline import uid
+from flink_jobs.pipeline import python_first_on_path, uid
 from udfs.flink.functions import CLOCK_STATE, FEATURE_STATE, PENDING_STATE, SEEN_STATE
 
 FEATURES_UID = uid("user-features", "features")
@@ -299,11 +298,8 @@ def _take_savepoint(env: Any, target: Path, format_type: str = "CANONICAL") -> s
 
 @pytest.fixture(scope="module")
 def python_on_path() -> None:
-    """Thread mode embeds the Python first on PATH in the JVM (see flink_jobs.pipeline):
-    this one, set before anything starts the gateway JVM."""
-    bin_dir = str(Path(sys.executable).parent)
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    """This interpreter first on PATH before the test job starts the gateway JVM."""
+    python_first_on_path()
 
 
 @pytest.fixture(scope="module")
