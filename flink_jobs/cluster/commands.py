@@ -50,6 +50,11 @@ def rest_url(jobmanager: str | None, cluster: StandaloneCluster) -> str:
     return url.rstrip("/")
 
 
+def checkpoints_uri(cluster: StandaloneCluster) -> str:
+    """The local cluster's checkpoint folder, beside its savepoints."""
+    return Layout(cluster.s.home).checkpoints.resolve().as_uri()
+
+
 def host_port(url: str) -> str:
     parsed = urllib.parse.urlparse(url)
     return f"{parsed.hostname}:{parsed.port or 80}"
@@ -571,7 +576,7 @@ def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: Standa
         )
     a.from_savepoint = location
     if not a.checkpoint_dir:
-        a.checkpoint_dir = Layout(cluster.s.home).checkpoints.resolve().as_uri()
+        a.checkpoint_dir = checkpoints_uri(cluster)
     cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
     t0, wall_ms = time.monotonic(), time.time() * 1000
     try:

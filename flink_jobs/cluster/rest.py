@@ -83,10 +83,7 @@ class FlinkRest:
         body: dict[str, Any] = {"drain": drain, "formatType": "CANONICAL"}
         if directory:
             body["targetDirectory"] = directory
-        t0 = time.monotonic()
-        trigger = self.call("POST", f"/jobs/{job_id}/stop", body)["request-id"]
-        path = self._await(f"/jobs/{job_id}/savepoints/{trigger}", timeout_s, log)
-        return SavepointResult(job_id, path, time.monotonic() - t0)
+        return self._savepoint(job_id, "stop", body, timeout_s, log)
 
     def trigger(
         self, job_id: str, directory: str | None = None, timeout_s: float = 300.0
@@ -94,9 +91,15 @@ class FlinkRest:
         body: dict[str, Any] = {"cancel-job": False, "formatType": "CANONICAL"}
         if directory:
             body["target-directory"] = directory
+        return self._savepoint(job_id, "savepoints", body, timeout_s, None)
+
+    def _savepoint(
+        self, job_id: str, endpoint: str, body: dict[str, Any], timeout_s: float, log: Log | None
+    ) -> SavepointResult:
+        """POST /jobs/:id/<endpoint>, then poll the savepoint it triggered to its path."""
         t0 = time.monotonic()
-        trigger = self.call("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
-        path = self._await(f"/jobs/{job_id}/savepoints/{trigger}", timeout_s, None)
+        trigger = self.call("POST", f"/jobs/{job_id}/{endpoint}", body)["request-id"]
+        path = self._await(f"/jobs/{job_id}/savepoints/{trigger}", timeout_s, log)
         return SavepointResult(job_id, path, time.monotonic() - t0)
 
     def _await(self, path: str, timeout_s: float, log: Log | None, what: str = "savepoint") -> str:

@@ -195,7 +195,7 @@ def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
     local = cluster.StandaloneCluster(cluster.cluster_settings(a, s), log=err)
     if not a.jobmanager and not a.checkpoint_dir:
         # tipoff's own cluster: checkpoints beside its savepoints
-        a.checkpoint_dir = cluster.Layout(local.s.home).checkpoints.resolve().as_uri()
+        a.checkpoint_dir = cluster.checkpoints_uri(local)
     cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
     jobmanager = cluster.host_port(cluster.rest_url(a.jobmanager, local))
     job_id = submit(cfg, a.job, jobmanager, a.cluster_python, log=err)
