@@ -248,7 +248,7 @@ def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
 
 
 def hostile_records(
-    ids: dict[str, int],
+    schema_id: int,
     schema: dict[str, Any],
     goods: list[dict[str, Any]],
     kind: str,
@@ -260,7 +260,6 @@ def hostile_records(
     null and empty values, random bytes, a wrong magic byte, truncated payloads, unknown
     schema ids (never registered, or another subject's), and well-formed Avro with invalid
     values (empty ids, negative numbers, event times before 2000 or over a day ahead)."""
-    schema_id = ids["current"]
     bad_id = "game_id" if kind == "game" else "user_id"
 
     def valid(**change: Any) -> bytes:
@@ -444,6 +443,7 @@ def check_late_and_duplicates(
     job: str, produced: list[Msg], reasons: dict, values: Values, expect_late: bool
 ) -> None:
     produced = [m for m in produced if reasons.get(m.coords, {}).get("reason") not in MALFORMED]
+    by_coords = {m.coords: m for m in produced}
     first_copy: dict[tuple, tuple] = {}
     for m in produced:
         v = values(m.value)
@@ -464,7 +464,7 @@ def check_late_and_duplicates(
     newest = max(values(m.value)["event_time"] for m in produced)
     for c, dl in reasons.items():
         if dl["reason"] == "LATE" and "game closed" not in dl["error"]:
-            t = values(next(m for m in produced if m.coords == c).value)["event_time"]
+            t = values(by_coords[c].value)["event_time"]
             assert t <= newest - BOUND_MS - 1, (job, c, dl)
     if expect_late:
         # ...and the watermark does catch late sends. How many depends on how the reader

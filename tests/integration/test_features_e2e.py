@@ -52,9 +52,7 @@ def _hostile(s: Settings, cfg: SimConfig, per_topic: int, seed: int) -> list[tup
         topic = getattr(s.topics, attr)
         current = client.get_latest_version(f"{topic}-value").schema_id
         goods = [e.record for e in itertools.islice(Simulation(cfg), 2_000) if e.kind == kind]
-        records = hostile_records(
-            {"current": current}, avsc.load(rel), goods, kind, per_topic, rng, foreign
-        )
+        records = hostile_records(current, avsc.load(rel), goods, kind, per_topic, rng, foreign)
         batches += [(topic, records[i : i + 50]) for i in range(0, len(records), 50)]
     rng.shuffle(batches)
     return batches
