@@ -186,7 +186,9 @@ def build_pipeline(
     features = (
         with_watermarks(decoded, cfg, job)
         .key_by(lambda row: row[0], key_type=Types.STRING())
-        .process(Features(job, schemas, cfg.tick_ms), output_type=types.KAFKA_ROW)
+        .process(
+            Features(job, schemas, cfg.tick_ms, cfg.state_cache_keys), output_type=types.KAFKA_ROW
+        )
         .uid(uid(job, "features"))
         .name(f"{job}: features")
     )

@@ -65,6 +65,9 @@ class Step(NamedTuple, Generic[S]):
     emissions: list[Emission]
     timers: list[int]  # new ticks to set timers for
     rejected: list[tuple[Event, Rejected]]  # accepted events a cleanup turned away
+    # False: the state other than its clock is exactly as before the tick (an adapter that
+    # keeps the state elsewhere need not write it back).
+    changed: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ def on_tick(state: GameState, tick: int, tick_ms: int) -> Step[GameState]:
     """Evaluate at `tick`; a cleared game stays as a closed marker (see docs/features.md)."""
     clock = state.clock
     if clock.closed_at is not None or not clock.take_agenda(tick):
-        return Step(state, [], [], [])
+        return Step(state, [], [], [], changed=False)
     applied = clock.due(tick)
     if clock.cleanup_at == tick and not applied:
         # Events after the cleanup tick that already wait were accepted into a game that
@@ -94,7 +94,8 @@ def on_tick(state: GameState, tick: int, tick_ms: int) -> Step[GameState]:
     clock.prune_seen(tick)
     record = evaluate(state, tick)
     emit = clock.emit_rule(tick, tick_ms, applied, record)
-    return Step(state, [(tick, record)] if emit else [], timers, [])
+    changed = bool(applied) or drop > 0
+    return Step(state, [(tick, record)] if emit else [], timers, [], changed)
 
 
 def _apply_game_event(state: GameState, ev: Event) -> bool:

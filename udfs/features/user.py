@@ -62,7 +62,7 @@ def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:
     """Evaluate at `tick`. Returns (the state, or None once cleared; emissions; new timers)."""
     clock = state.clock
     if not clock.take_agenda(tick):
-        return Step(state, [], [], [])  # a timer that a later event made stale
+        return Step(state, [], [], [], changed=False)  # a timer a later event made stale
     applied = clock.due(tick)
     if clock.cleanup_at == tick and not applied:
         return _clear(state, tick)
@@ -79,7 +79,8 @@ def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:
     record = evaluate(state, tick)
     _upgrade_last_record(clock, record)
     emit = clock.emit_rule(tick, tick_ms, applied, record)
-    return Step(state, [(tick, record)] if emit else [], timers, [])
+    changed = bool(applied) or drop > 0
+    return Step(state, [(tick, record)] if emit else [], timers, [], changed)
 
 
 def _upgrade_last_record(clock: KeyClock, record: Record) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, MutableMapping
-from dataclasses import replace
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, MutableMapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyflink.common import Row, Types
@@ -166,16 +167,67 @@ class SeenIds(MutableMapping[str, int]):
         return sum(1 for _ in self.state.keys())  # noqa: SIM118 - a MapState, not a dict
 
 
+@dataclass(slots=True)
+class Cached:
+    """One key's state as last read from or written to Flink. `pending` mirrors the
+    ListState's events (None: not read yet); `feature` is UNREAD until first needed."""
+
+    clock: KeyClock | None
+    pending: list[Event] | None = None
+    feature: Any = None
+    feature_read: bool = False
+
+
+class StateCache:
+    """A read cache of this subtask's keyed state, least recently used keys evicted.
+
+    Flink's state stays the only copy that counts: every change is written through at
+    once, so checkpoints and savepoints see everything, and a restarted or rescaled task
+    starts with an empty cache (open()). What it saves is the JNI call and the unpickling
+    of every read: a key's event tick, and its window exits shortly after, find the state
+    of its last write. The Python objects cost several times the pickled bytes: size it
+    to the active keys of a subtask, not to all of them.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.entries: OrderedDict[str, Cached] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> Cached | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: Cached) -> None:
+        if self.capacity <= 0:
+            return
+        self.entries[key] = entry
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+    def drop(self, key: str) -> None:
+        self.entries.pop(key, None)
+
+
 class Features(KeyedProcessFunction):  # type: ignore[misc]
     """Per-key feature state machine with event-time timers at its due ticks.
 
     State is split so an arrival touches only what deciding LATE / DUPLICATE needs: the
     key's clock (a small blob) and its dedup ids (a MapState); the feature state proper
-    (windows, plays, viewers, ...) is read and written once per evaluated tick.
+    (windows, plays, viewers, ...) is read and written once per evaluated tick, and the
+    waiting events (a ListState) only when a tick takes some of them. Reads go through a
+    StateCache of `cache_keys` keys (0: none).
     """
 
-    def __init__(self, job: str, schemas: JobSchemas, tick_ms: int) -> None:
+    def __init__(self, job: str, schemas: JobSchemas, tick_ms: int, cache_keys: int = 0) -> None:
         self.job, self.schemas, self.tick_ms = job, schemas, tick_ms
+        self.cache_keys = cache_keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.machine = BY_JOB[self.job].machine
@@ -194,39 +246,60 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             )
         )
         self.codecs = connect(self.job, self.schemas, runtime_context)
+        # Always empty at (re)start: after a restore, only Flink's state is true.
+        self.cache = StateCache(self.cache_keys)
 
-    def _clock(self) -> KeyClock | None:
-        clock: KeyClock | None = self.clock_state.value()
-        if clock is not None:
-            clock.seen = self.seen
-        return clock
+    def _entry(self, key: str) -> Cached:
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = Cached(self.clock_state.value())
+            self.cache.put(key, entry)
+        return entry
 
-    def _store_clock(self, clock: KeyClock) -> None:
+    def _store_clock(self, entry: Cached, clock: KeyClock) -> None:
         # dedup ids live in the MapState, waiting events in the ListState
         clock.seen, clock.pending = {}, []
         self.clock_state.update(clock)
+        entry.clock = clock
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Any:
         ev: Event = row[2]
-        clock = self._clock() or KeyClock(seen=self.seen)
+        entry = self._entry(row[0])
+        clock = entry.clock or KeyClock()
+        clock.seen = self.seen
         watermark = ctx.timer_service().current_watermark()
         rejected, ticks = offer(clock, ev, watermark, self.tick_ms)
         if rejected is not None:
+            clock.seen, clock.pending = {}, []
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
             return
         # Append only: while the watermark waits, a hot key's buffer may grow large.
         self.pending.add(ev)
-        self._store_clock(clock)
+        if entry.pending is not None:
+            entry.pending.append(ev)
+        if ticks or entry.clock is None:
+            self._store_clock(entry, clock)
+        else:
+            # Its tick was already on the agenda: the clock did not change (the event went
+            # to the ListState, its id to the MapState), so a hot key skips the rewrite.
+            clock.seen, clock.pending = {}, []
         for t in ticks:
             ctx.timer_service().register_event_time_timer(t)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
-        clock = self._clock()
+        key = ctx.get_current_key()
+        entry = self._entry(key)
+        clock = entry.clock
         if clock is None or not clock.scheduled(timestamp):
             return  # stale (a later event moved the cleanup): skip loading the key's state
-        clock.pending = sorted(self.pending.get() or [], key=lambda e: e.sort_key)
-        key = ctx.get_current_key()
-        state = self.feature_state.value() or self.machine.new_state(key)
+        if entry.pending is None:
+            entry.pending = _unpack(self.pending.get())
+        waiting = len(entry.pending)
+        clock.pending = sorted(entry.pending, key=lambda e: e.sort_key)
+        clock.seen = self.seen
+        if not entry.feature_read:
+            entry.feature, entry.feature_read = self.feature_state.value(), True
+        state = entry.feature or self.machine.new_state(key)
         state.clock = clock
         step = self.machine.on_tick(state, timestamp, self.tick_ms)
         if step.state is None:
@@ -234,13 +307,23 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             self.feature_state.clear()
             self.seen.state.clear()
             self.pending.clear()
+            self.cache.drop(key)
         else:
-            self.pending.update(step.state.clock.pending)  # what is still waiting
-            self._store_clock(step.state.clock)
+            remaining = step.state.clock.pending
+            # A tick only ever takes events: same length, same events, nothing to write.
+            if len(remaining) != waiting:
+                if remaining:
+                    self.pending.update([tuple(remaining)])
+                else:
+                    self.pending.clear()
+            entry.pending = list(remaining)
+            self._store_clock(entry, step.state.clock)
             if step.state.clock.closed_at is not None:
                 self.feature_state.clear()  # a closed game keeps only its clock
-            else:
-                self.feature_state.update(replace(step.state, clock=KeyClock()))
+                entry.feature = None
+            elif step.changed or entry.feature is None:
+                entry.feature = replace(step.state, clock=KeyClock())
+                self.feature_state.update(entry.feature)
             for t in step.timers:
                 ctx.timer_service().register_event_time_timer(t)
         now = _now()
@@ -252,6 +335,20 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
     def _dead(self, ev: Event, reason: str, error: str) -> Row:
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
+
+
+def _unpack(items: Iterable[Event | tuple[Event, ...]] | None) -> list[Event]:
+    """The waiting events of a PENDING_STATE list: arrivals append one Event each; a tick
+    that takes some rewrites the rest as one tuple, pickled in one go (a hot key's buffer
+    is rewritten every tick: one pickle call and one JNI element instead of hundreds).
+    Release 1 wrote Events only; it cannot read the tuples (see docs/savepoints.md)."""
+    out: list[Event] = []
+    for item in items or ():
+        if isinstance(item, tuple):
+            out.extend(item)
+        else:
+            out.append(item)
+    return out
 
 
 def dead_letter_row(codecs: JobCodecs, dl: DeadLetter) -> Row:

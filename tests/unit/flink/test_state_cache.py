@@ -1,0 +1,43 @@
+"""The feature function's read cache: least recently used keys go first; size 0 keeps nothing."""
+
+from __future__ import annotations
+
+from udfs.features.common import KeyClock
+from udfs.flink.functions import Cached, StateCache
+
+
+def test_least_recently_used_key_is_evicted() -> None:
+    cache = StateCache(2)
+    a, b, c = (Cached(KeyClock(last_tick=i)) for i in range(3))
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.get("a") is a  # a is now the most recent
+    cache.put("c", c)
+    assert cache.get("b") is None
+    assert cache.get("a") is a and cache.get("c") is c
+    assert (cache.hits, cache.misses) == (3, 1)
+
+
+def test_capacity_zero_caches_nothing() -> None:
+    cache = StateCache(0)
+    cache.put("a", Cached(None))
+    assert cache.get("a") is None
+
+
+def test_drop_forgets_a_cleared_key() -> None:
+    cache = StateCache(4)
+    cache.put("a", Cached(None))
+    cache.drop("a")
+    cache.drop("never-there")
+    assert cache.get("a") is None
+
+
+def test_pending_list_reads_single_events_and_rewritten_batches() -> None:
+    from udfs.features.common import Event
+    from udfs.flink.functions import _unpack
+
+    e1, e2, e3 = (Event(t, "t", 0, t, "interaction", {"event_id": str(t)}) for t in (3, 1, 2))
+    # A tick rewrote (e1, e2) as one tuple; e3 arrived after it.
+    assert _unpack([(e1, e2), e3]) == [e1, e2, e3]
+    assert _unpack([e1, e2]) == [e1, e2]  # release 1's layout: one Event per element
+    assert _unpack(None) == [] and _unpack([]) == []
