@@ -136,7 +136,7 @@ class Decode(ProcessFunction):  # type: ignore[misc]
             return  # nothing in this job counts it (an interaction without a game)
         # Field 1 becomes the record timestamp the JVM watermark generator reads: the
         # per-partition basis, not the event's own time (the event time is in the Event).
-        yield Row(key, out.time, out), basis
+        yield Row(key, Row(key, out.time, out)), basis
 
 
 class SeenIds(MutableMapping[str, int]):
