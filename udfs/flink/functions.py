@@ -27,7 +27,7 @@ from pyflink.datastream.state import (
 
 from udfs.features.common import Event, KeyClock, offer
 from udfs.features.families import BY_JOB
-from udfs.flink import types
+from udfs.flink import metrics, types
 from udfs.flink.partition_clock import PartitionClock, owned_partitions
 from udfs.serde.inputs import DeadLetter, RawRecord, dead_letter
 from udfs.serde.jobcodecs import JobCodecs, JobSchemas
@@ -62,6 +62,9 @@ def connect(job: str, schemas: JobSchemas, ctx: RuntimeContext) -> JobCodecs:
         log.warning("schema registry unreachable (%s); retrying in %.1fs", what, delay_s)
 
     return JobCodecs.connect(job, schemas, sleep=time.sleep, on_retry=on_retry)
+
+
+MIN_WATERMARK = -(2**63)  # Long.MIN_VALUE: no watermark yet
 
 
 def _now() -> int:
@@ -105,6 +108,7 @@ class Decode(ProcessFunction):  # type: ignore[misc]
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.codecs = connect(self.job, self.schemas, runtime_context)
+        self.metrics = metrics.OperatorMetrics(runtime_context)
         self.key_of = BY_JOB[self.job].key_of
         reader, readers = subtask(runtime_context)
         inputs = {t: n for t, n in self.partitions.items() if t in self.codecs.inputs.kinds}
@@ -124,16 +128,23 @@ class Decode(ProcessFunction):  # type: ignore[misc]
 
     def process_element(self, row: Row, ctx: ProcessFunction.Context) -> Any:
         assert self.codecs is not None
+        started = time.perf_counter_ns()
         raw = _raw(row)
+        self.metrics.count(metrics.EVENTS_IN, raw.topic)
         now = _now()
         out = self.codecs.inputs(raw, now)
         if isinstance(out, dict):
+            self.metrics.count(metrics.DEAD_LETTERS, raw.topic, out["reason"])
+            self.metrics.timed(started)
             yield types.DEAD_LETTERS, dead_letter_row(self.codecs, out)
             return
         basis = self.clock.observe((raw.topic, raw.partition), raw.offset, out.time, now)
         key = self.key_of(out)
+        self.metrics.timed(started)
         if key is None:
-            return  # nothing in this job counts it (an interaction without a game)
+            # nothing in this job counts it (an interaction without a game)
+            self.metrics.count(metrics.NOT_KEYED, raw.topic)
+            return
         # Field 1 becomes the record timestamp the JVM watermark generator reads: the
         # per-partition basis, not the event's own time (the event time is in the Event).
         yield Row(key, Row(key, out.time, out)), basis
@@ -248,6 +259,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.codecs = connect(self.job, self.schemas, runtime_context)
         # Always empty at (re)start: after a restore, only Flink's state is true.
         self.cache = StateCache(self.cache_keys)
+        self.metrics = metrics.OperatorMetrics(runtime_context)
 
     def _entry(self, key: str) -> Cached:
         entry = self.cache.get(key)
@@ -263,16 +275,21 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         entry.clock = clock
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Any:
+        started = time.perf_counter_ns()
         ev: Event = row[2]
         entry = self._entry(row[0])
         clock = entry.clock or KeyClock()
         clock.seen = self.seen
         watermark = ctx.timer_service().current_watermark()
+        if watermark > MIN_WATERMARK:
+            self.metrics.gauge(metrics.EVENT_TIME_LAG, _now() - watermark)
         rejected, ticks = offer(clock, ev, watermark, self.tick_ms)
         if rejected is not None:
             clock.seen, clock.pending = {}, []
+            self.metrics.timed(started)
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
             return
+        self.metrics.count(metrics.ACCEPTED, ev.topic)
         # Append only: while the watermark waits, a hot key's buffer may grow large.
         self.pending.add(ev)
         if entry.pending is not None:
@@ -285,8 +302,10 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             clock.seen, clock.pending = {}, []
         for t in ticks:
             ctx.timer_service().register_event_time_timer(t)
+        self.metrics.timed(started)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
+        started = time.perf_counter_ns()
         key = ctx.get_current_key()
         entry = self._entry(key)
         clock = entry.clock
@@ -327,12 +346,20 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             for t in step.timers:
                 ctx.timer_service().register_event_time_timer(t)
         now = _now()
-        for feature_time, value in step.emissions:
-            yield Row(key.encode(), self.codecs.feature_value(value, now), feature_time)
+        out = [
+            Row(key.encode(), self.codecs.feature_value(value, now), feature_time)
+            for feature_time, value in step.emissions
+        ]
+        if out:
+            self.metrics.count(metrics.EMITTED, None, n=len(out))
+            self.metrics.gauge(metrics.FRESHNESS, now - step.emissions[-1][0])
+        self.metrics.timed(started)
+        yield from out
         for ev, rejected in step.rejected:
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
 
     def _dead(self, ev: Event, reason: str, error: str) -> Row:
+        self.metrics.count(metrics.DEAD_LETTERS, ev.topic, reason)
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
 

@@ -1,0 +1,13 @@
+"""The processing-time summary published as gauges (PyFlink has no histogram in thread mode)."""
+
+from __future__ import annotations
+
+from udfs.flink.metrics import summary
+
+
+def test_nearest_rank_percentiles() -> None:
+    assert summary(list(range(1, 101))) == (50, 99, 100)
+    assert summary([7]) == (7, 7, 7)
+    # Unsorted input; p99 of 1,000 values is the 990th smallest.
+    values = list(range(1000, 0, -1))
+    assert summary(values) == (500, 990, 1000)
