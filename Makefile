@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tipoff-installed
 
-.PHONY: setup demo test test-fast lint fmt stack-down
+.PHONY: setup demo test test-fast lint fmt stack-down test-k8s image-jars image monitoring
 
 setup: $(STAMP)
 
@@ -39,3 +39,20 @@ fmt: setup
 
 stack-down: setup
 	$(BIN)/tipoff stack down
+
+## Kubernetes (docs/deploy.md). The manifest, image and alert-rule checks alone (no cluster):
+test-k8s: setup
+	$(BIN)/pytest tests/unit/k8s
+
+IMAGE ?= tipoff:dev
+
+## The connector jars the image puts in /opt/flink/lib, then the image itself (needs Docker).
+image-jars: setup
+	$(BIN)/python k8s/image/fetch_jars.py
+
+image: image-jars
+	docker build -f k8s/image/Dockerfile -t $(IMAGE) .
+
+## Rewrite k8s/monitoring/prometheusrule.yaml and dashboard.json from generate.py.
+monitoring: setup
+	$(BIN)/python k8s/monitoring/generate.py

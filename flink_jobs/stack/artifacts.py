@@ -26,6 +26,12 @@ FLINK_JARS = (
     "org.apache.flink:flink-sql-avro-confluent-registry:2.2.0",
 )
 
+# The Flink Kubernetes Operator's CRDs with their OpenAPI schemas live in this jar's
+# META-INF/fabric8/. 1.10.0 is the newest version the Maven Central reachable here serves
+# (its metadata lists 1.3.0, 1.7.0 and 1.10.0; 1.11.0 to 1.13.0 answer 404), and its
+# FlinkVersion enum ends at v1_20: docs/deploy.md says how the tests bridge that gap.
+OPERATOR_API_VERSION = "1.10.0"
+
 Progress = Callable[[str], None]
 
 
@@ -150,3 +156,26 @@ def flink_jars(jars_dir: Path, log: Progress) -> list[Path]:
 def _jar_name(coord: str) -> str:
     _, artifact, version = coord.split(":")
     return f"{artifact}-{version}.jar"
+
+
+def operator_crds(cache: Path, log: Progress) -> Path:
+    """The folder of the operator's CRD files (`<plural>.flink.apache.org-v1.yml`), unpacked
+    from `flink-kubernetes-operator-api`: the same schemas the operator installs."""
+    what = f"Flink Kubernetes Operator API {OPERATOR_API_VERSION} (CRDs)"
+
+    def fill(work: Path, out: Path) -> None:
+        _mvn(
+            [
+                f"{DEPENDENCY_PLUGIN}:unpack",
+                f"-Dartifact=org.apache.flink:flink-kubernetes-operator-api:{OPERATOR_API_VERSION}",
+                "-Dmdep.unpack.includes=META-INF/fabric8/*.yml",
+                f"-DoutputDirectory={out}",
+            ],
+            work,
+            what,
+        )
+        if not list((out / "META-INF" / "fabric8").glob("*.yml")):
+            raise FetchError(f"{what}: the jar has no META-INF/fabric8/*.yml")
+
+    target = cache / f"flink-kubernetes-operator-api-{OPERATOR_API_VERSION}"
+    return _fetch_once(target, what, fill, log) / "META-INF" / "fabric8"
