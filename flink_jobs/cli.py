@@ -292,6 +292,13 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="seconds before a silent TaskManager is dropped and its jobs fail over (10)",
     )
     cl.add_argument(
+        "--prometheus-ports",
+        metavar="FROM-TO",
+        help="expose every process's metrics (tipoff's and Flink's) for Prometheus on the "
+        "first free port of this range, e.g. 9249-9259; Flink's reporter listens on all "
+        "interfaces (default: off; or TIPOFF_FLINK_PROMETHEUS_PORTS)",
+    )
+    cl.add_argument(
         "--timeout", type=float, default=180.0, help="seconds to wait for registration (180)"
     )
     _stack_options(cl)

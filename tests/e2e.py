@@ -4,6 +4,7 @@ every dead letter against what was sent."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 import subprocess
@@ -28,7 +29,9 @@ from realstack import RealStack
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.settings import Settings
 from flink_jobs.stack.processes import free_port
+from flink_jobs.tools import schemas
 from udfs.serde import avsc
+from udfs.sim import SimConfig, Simulation
 
 BOUND_MS = 2_000  # the jobs' default out-of-orderness
 MALFORMED = ("DECODE_ERROR", "UNKNOWN_SCHEMA", "INVALID")
@@ -245,6 +248,29 @@ def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
 
 
 # --- hostile input --------------------------------------------------------------------
+
+INPUTS = (
+    ("game_events", "events/GameEvent.avsc", "game"),
+    ("user_interactions", "events/UserInteraction.avsc", "interaction"),
+)
+
+
+def hostile_batches(
+    s: Settings, cfg: SimConfig, per_topic: int, seed: int
+) -> list[tuple[str, list]]:
+    """Batches of malformed records of every kind for both input topics, shuffled."""
+    rng = random.Random(seed)
+    client = schemas.registry(s.endpoints.registry_url)
+    foreign = client.get_latest_version(f"{s.topics.game_features}-value").schema_id
+    batches = []
+    for attr, rel, kind in INPUTS:
+        topic = getattr(s.topics, attr)
+        current = client.get_latest_version(f"{topic}-value").schema_id
+        goods = [e.record for e in itertools.islice(Simulation(cfg), 2_000) if e.kind == kind]
+        records = hostile_records(current, avsc.load(rel), goods, kind, per_topic, rng, foreign)
+        batches += [(topic, records[i : i + 50]) for i in range(0, len(records), 50)]
+    rng.shuffle(batches)
+    return batches
 
 
 def hostile_records(

@@ -39,6 +39,7 @@ def cluster_settings(a: argparse.Namespace, s: Settings) -> ClusterSettings:
         jobmanager_memory=getattr(a, "jobmanager_memory", None),
         taskmanager_memory=getattr(a, "taskmanager_memory", None),
         heartbeat_timeout_s=getattr(a, "heartbeat_timeout", None),
+        prometheus_ports=getattr(a, "prometheus_ports", None),
     )
 
 

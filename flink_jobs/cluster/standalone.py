@@ -110,10 +110,14 @@ class ClusterSettings:
     # seconds; Flink's default is 50 s. The interval must stay below the timeout.
     heartbeat_timeout_s: float = 10.0
     python: str = field(default_factory=lambda: sys.executable)
+    # "FROM-TO": Flink's Prometheus reporter in every process, on the first free port.
+    prometheus_ports: str | None = None
 
     def __post_init__(self) -> None:
         if self.taskmanagers < 1:
             raise ClusterError(f"--taskmanagers must be at least 1, not {self.taskmanagers}")
+        if self.prometheus_ports is not None:
+            prometheus_port_range(self.prometheus_ports)
         _positive("--heartbeat-timeout", self.heartbeat_timeout_s)
 
     @classmethod
@@ -134,6 +138,7 @@ class ClusterSettings:
             "rpc_port": int(
                 env.get("TIPOFF_FLINK_RPC_PORT", previous.get("rpc_port", DEFAULT_RPC_PORT))
             ),
+            "prometheus_ports": env.get("TIPOFF_FLINK_PROMETHEUS_PORTS"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -234,10 +239,36 @@ def flink_config(c: ClusterSettings) -> dict[str, str]:
         # most 0.5 s old instead of Flink's default 10 s. The JobManager fetches them from the
         # TaskManagers only when asked.
         "metrics.fetcher.update-interval": "500",
+        **(prometheus_reporter(c.prometheus_ports) if c.prometheus_ports else {}),
         "io.tmp.dirs": str(lay.tmp.resolve()),
         "env.java.opts.all": JAVA_OPTS_ALL,
         "env.pid.dir": str(lay.run.resolve()),
         "env.log.dir": str(lay.logs.resolve()),
+    }
+
+
+def prometheus_port_range(ports: str) -> range:
+    """ "9249-9259" (or one port) as a range; a clear error for anything else."""
+    lo, _, hi = ports.partition("-")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        first = last = -1
+    if not 0 < first <= last < 65536:
+        raise ClusterError(
+            f"--prometheus-ports {ports!r}: expected FROM-TO, e.g. 9249-9259, or one port"
+        )
+    return range(first, last + 1)
+
+
+def prometheus_reporter(ports: str) -> dict[str, str]:
+    """Flink's Prometheus reporter (plugins/metrics-prometheus of the distribution): each
+    process takes the first free port of the range, as on Kubernetes (k8s/)."""
+    return {
+        "metrics.reporter.prom.factory.class": (
+            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        ),
+        "metrics.reporter.prom.port": ports,
     }
 
 

@@ -8,6 +8,8 @@ folder (downloads are cached in the usual cache folder and reused).
 from __future__ import annotations
 
 import os
+import random
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -63,6 +65,26 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
         local.down()
 
 
+def free_port_range(n: int) -> str:
+    """ "FROM-TO" of n consecutive loopback ports free right now."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20_000, 60_000 - n)
+        socks = []
+        try:
+            for port in range(first, first + n):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("0.0.0.0", port))
+            return f"{first}-{first + n - 1}"
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {n} consecutive free ports found")
+
+
 @pytest.fixture(scope="session")
 def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
     """A standalone Flink session cluster (JobManager + 2 TaskManagers, one slot each) on
@@ -78,6 +100,8 @@ def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalo
             rpc_port=free_port(),
             taskmanagers=2,
             heartbeat_timeout_s=10,
+            # Every process's metrics for Prometheus (test_metrics_prometheus.py).
+            prometheus_ports=free_port_range(8),
         ),
         log=print,
     )

@@ -8,25 +8,17 @@ letter must carry the right reason and the original bytes.
 
 from __future__ import annotations
 
-import itertools
-import random
 import time
 from pathlib import Path
 
 import pytest
-from e2e import Interleaver, LiveJob, check_jobs, hostile_records, run_bounded
+from e2e import Interleaver, LiveJob, check_jobs, hostile_batches, run_bounded
 from kafka_io import Values, produce
 from realstack import RealStack
 
 from flink_jobs.settings import Settings
 from flink_jobs.tools import schemas, simulate
-from udfs.serde import avsc
-from udfs.sim import SimConfig, Simulation
-
-INPUTS = (
-    ("game_events", "events/GameEvent.avsc", "game"),
-    ("user_interactions", "events/UserInteraction.avsc", "interaction"),
-)
+from udfs.sim import SimConfig
 
 
 def _plan(seed: int, events: int) -> SimConfig:
@@ -42,22 +34,6 @@ def _simulate(s: Settings, cfg: SimConfig) -> simulate.SendReport:
     return report
 
 
-def _hostile(s: Settings, cfg: SimConfig, per_topic: int, seed: int) -> list[tuple[str, list]]:
-    """Batches of malformed records of every kind for both input topics, shuffled."""
-    rng = random.Random(seed)
-    client = schemas.registry(s.endpoints.registry_url)
-    foreign = client.get_latest_version(f"{s.topics.game_features}-value").schema_id
-    batches = []
-    for attr, rel, kind in INPUTS:
-        topic = getattr(s.topics, attr)
-        current = client.get_latest_version(f"{topic}-value").schema_id
-        goods = [e.record for e in itertools.islice(Simulation(cfg), 2_000) if e.kind == kind]
-        records = hostile_records(current, avsc.load(rel), goods, kind, per_topic, rng, foreign)
-        batches += [(topic, records[i : i + 50]) for i in range(0, len(records), 50)]
-    rng.shuffle(batches)
-    return batches
-
-
 @pytest.mark.slow
 def test_bounded_run_equals_oracle_parallelism_1(real_stack: RealStack) -> None:
     """Bounded at parallelism 1: mixed v1/v2 input, a few hundred malformed records of every
@@ -67,7 +43,7 @@ def test_bounded_run_equals_oracle_parallelism_1(real_stack: RealStack) -> None:
     cfg = _plan(21, 20_000)
     _simulate(s, cfg)
     values = Values(s.endpoints.registry_url)
-    for topic, records in _hostile(s, cfg, 150, seed=5):
+    for topic, records in hostile_batches(s, cfg, 150, seed=5):
         produce(s.endpoints.bootstrap_servers, topic, records)
     run_bounded(real_stack, s, "--parallelism", "1", "--checkpoint-interval", "2000")
     check_jobs(s, values, {})
@@ -94,7 +70,7 @@ def test_live_mixed_versions_and_hostile_input_parallelism_2(
         ("--parallelism", "2", "--checkpoint-interval", "2000", "--restart-attempts", "0"),
     ).start()
     try:
-        hostile = Interleaver(s.endpoints.bootstrap_servers, _hostile(s, cfg, 2_600, seed=6))
+        hostile = Interleaver(s.endpoints.bootstrap_servers, hostile_batches(s, cfg, 2_600, seed=6))
         hostile.start()
         _simulate(s, cfg)
         hostile.join(300)

@@ -22,6 +22,7 @@ from flink_jobs.cluster.standalone import (
     heartbeat_age_s,
     process_command,
     process_env,
+    prometheus_port_range,
     pyflink_home,
     render_yaml,
 )
@@ -93,6 +94,20 @@ def test_invalid_sizes_are_refused(tmp_path: Path) -> None:
         _settings(tmp_path, taskmanagers=0)
     with pytest.raises(ClusterError, match="--heartbeat-timeout"):
         _settings(tmp_path, heartbeat_timeout_s=0)
+
+
+def test_prometheus_reporter_is_off_unless_ports_are_given(tmp_path: Path) -> None:
+    assert not any(k.startswith("metrics.reporter") for k in flink_config(_settings(tmp_path)))
+    conf = flink_config(_settings(tmp_path, prometheus_ports="9249-9259"))
+    assert conf["metrics.reporter.prom.port"] == "9249-9259"
+    factory = conf["metrics.reporter.prom.factory.class"]
+    assert factory == "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+    # The reporter is a plugin of the distribution the cluster links in.
+    assert list((pyflink_home() / "plugins" / "metrics-prometheus").glob("*.jar"))
+    assert prometheus_port_range("9300") == range(9300, 9301)
+    for bad in ("9259-9249", "x-1", "0-10", "9249-70000", ""):
+        with pytest.raises(ClusterError, match="--prometheus-ports"):
+            _settings(tmp_path, prometheus_ports=bad)
 
 
 def _fake_dist(root: Path) -> Path:
