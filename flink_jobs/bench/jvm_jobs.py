@@ -197,7 +197,15 @@ def build(
         "execution.checkpointing.interval": f"{checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "table.exec.source.idle-timeout": "30 s",
+        # A failed JVM job ends its phase at once (the cluster default would restart it,
+        # and wait for slots a crashed TaskManager no longer offers).
+        "restart-strategy.type": "none",
     }
+    if kind == "over":
+        # OVER windows keep every row of the last 24 h per user: 2,000,000 rows do not fit
+        # a 1.5 GB TaskManager's heap (it died of OutOfMemoryError on the hashmap backend).
+        config["state.backend.type"] = "rocksdb"
+        config["execution.checkpointing.incremental"] = "true"
     if jars:  # the Kafka connector and the format: the client plans with them too
         config["pipeline.jars"] = ";".join(Path(j).resolve().as_uri() for j in jars)
 

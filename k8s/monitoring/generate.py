@@ -37,12 +37,18 @@ METRICS = {
     "busy_ms_per_s": "flink_taskmanager_job_task_busyTimeMsPerSecond",
     "backpressured_ms_per_s": "flink_taskmanager_job_task_backPressuredTimeMsPerSecond",
     "kafka_pending_records": "flink_taskmanager_job_task_operator_pendingRecords",
-    # tipoff's own, user group `tipoff` on its operators. TENTATIVE names.
-    "events_in": "flink_taskmanager_job_task_operator_tipoff_events_in",  # label topic
-    "events_accepted": "flink_taskmanager_job_task_operator_tipoff_events_accepted",  # topic
-    "dead_letters": "flink_taskmanager_job_task_operator_tipoff_dead_letters",  # topic, reason
+    # tipoff's own (udfs/flink/metrics.py), user group `tipoff` on its operators, as a real
+    # scrape shows them (tests/integration/test_metrics_prometheus.py checks every name
+    # here was scraped): the reporter puts a key-value group's key (topic, reason) into the
+    # name as well as into a label.
+    "events_in": "flink_taskmanager_job_task_operator_tipoff_topic_events_in",  # topic
+    "events_accepted": "flink_taskmanager_job_task_operator_tipoff_topic_events_accepted",
+    "dead_letters": "flink_taskmanager_job_task_operator_tipoff_topic_reason_dead_letters",
+    "features_emitted": "flink_taskmanager_job_task_operator_tipoff_features_emitted",
     "event_time_lag_ms": "flink_taskmanager_job_task_operator_tipoff_event_time_lag_ms",
     "feature_freshness_ms": "flink_taskmanager_job_task_operator_tipoff_feature_freshness_ms",
+    "processing_p99_us": "flink_taskmanager_job_task_operator_tipoff_processing_time_p99_us",
+    "processing_max_us": "flink_taskmanager_job_task_operator_tipoff_processing_time_max_us",
     "schema_lookup_retries": "flink_taskmanager_job_task_operator_tipoff_schema_lookup_retries",
 }
 
@@ -359,6 +365,16 @@ def dashboard() -> dict[str, Any]:
                     "ops",
                 ),
                 _panel(
+                    "Feature records emitted",
+                    [
+                        (
+                            f"sum {by} (rate({m('features_emitted', SEL)}[1m]))",
+                            "{{deployment}}",
+                        )
+                    ],
+                    "ops",
+                ),
+                _panel(
                     "Dead letters by reason",
                     [
                         (
@@ -400,6 +416,14 @@ def dashboard() -> dict[str, Any]:
                         ),
                     ],
                     "ms",
+                ),
+                _panel(
+                    "Python time per call (last 1,000 calls, worst operator)",
+                    [
+                        (f"max {by} ({m('processing_p99_us', SEL)})", "{{deployment}} p99"),
+                        (f"max {by} ({m('processing_max_us', SEL)})", "{{deployment}} max"),
+                    ],
+                    "µs",
                 ),
                 _panel(
                     "Freshness: share of time over target",

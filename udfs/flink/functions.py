@@ -346,6 +346,8 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             for t in step.timers:
                 ctx.timer_service().register_event_time_timer(t)
         now = _now()
+        # Also here: a burst that arrives before the first watermark sets no lag on arrival.
+        self.metrics.gauge(metrics.EVENT_TIME_LAG, now - ctx.timer_service().current_watermark())
         out = [
             Row(key.encode(), self.codecs.feature_value(value, now), feature_time)
             for feature_time, value in step.emissions
