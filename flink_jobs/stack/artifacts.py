@@ -69,10 +69,18 @@ def _pom(coordinates: list[str]) -> str:
     )
 
 
-def _fetch_once(target: Path, what: str, fill: Callable[[Path, Path], None], log: Progress) -> Path:
+def fetch_once(
+    target: Path,
+    what: str,
+    fill: Callable[[Path, Path], None],
+    log: Progress,
+    source: str = "Maven Central",
+) -> Path:
+    """`target` as a cached folder: `fill(work, out)` writes it into `out` once, and the
+    folder appears (renamed) only when complete, so an interrupted fetch leaves nothing."""
     if target.is_dir():
         return target
-    log(f"fetching {what} from Maven Central into {target} (once; reused afterwards)")
+    log(f"fetching {what} from {source} into {target} (once; reused afterwards)")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
         work, out = Path(tmp) / "work", Path(tmp) / "out"
@@ -107,9 +115,7 @@ def kafka_lib(cache: Path, log: Progress) -> Path:
         f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J_VERSION}",
     ]
     what = f"Apache Kafka {KAFKA_VERSION}"
-    return _fetch_once(
-        cache / f"kafka-{KAFKA_VERSION}", what, _copy_dependencies(coords, what), log
-    )
+    return fetch_once(cache / f"kafka-{KAFKA_VERSION}", what, _copy_dependencies(coords, what), log)
 
 
 def apicurio_app(cache: Path, log: Progress) -> Path:
@@ -129,7 +135,7 @@ def apicurio_app(cache: Path, log: Progress) -> Path:
         if not (out / "quarkus-run.jar").is_file():
             raise FetchError(f"{what}: the unpacked archive has no quarkus-run.jar")
 
-    return _fetch_once(cache / f"apicurio-registry-{APICURIO_VERSION}", what, fill, log)
+    return fetch_once(cache / f"apicurio-registry-{APICURIO_VERSION}", what, fill, log)
 
 
 def flink_jars(jars_dir: Path, log: Progress) -> list[Path]:
@@ -178,4 +184,4 @@ def operator_crds(cache: Path, log: Progress) -> Path:
             raise FetchError(f"{what}: the jar has no META-INF/fabric8/*.yml")
 
     target = cache / f"flink-kubernetes-operator-api-{OPERATOR_API_VERSION}"
-    return _fetch_once(target, what, fill, log) / "META-INF" / "fabric8"
+    return fetch_once(target, what, fill, log) / "META-INF" / "fabric8"

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flink_jobs.stack.artifacts import FetchError
+from flink_jobs.stack.artifacts import FetchError, fetch_once
 
 Progress = Callable[[str], None]
 
@@ -58,13 +57,8 @@ def unpacked(package: str, cache: Path, log: Progress) -> Path:
             f"`apt-get update` as root), so it cannot be fetched from Debian"
         )
     target = cache / "debian" / f"{package}_{version.replace(':', '%')}"
-    if target.is_dir():
-        return target
-    log(f"fetching Debian package {package} {version} into {target} (once; reused afterwards)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
-        work, out = Path(tmp) / "work", Path(tmp) / "out"
-        work.mkdir()
+
+    def fill(work: Path, out: Path) -> None:
         got = _run(["apt-get", "download", "-q", f"{package}={version}"], cwd=work)
         debs = sorted(work.glob("*.deb"))
         if got.returncode != 0 or not debs:
@@ -72,11 +66,12 @@ def unpacked(package: str, cache: Path, log: Progress) -> Path:
                 f"`apt-get download {package}={version}` failed (exit {got.returncode}):\n"
                 f"{(got.stdout + got.stderr).strip()[-800:]}"
             )
+        out.rmdir()  # dpkg -x creates it
         x = _run(["dpkg", "-x", str(debs[0]), str(out)])
         if x.returncode != 0:
             raise FetchError(f"`dpkg -x {debs[0].name}` failed:\n{x.stderr.strip()[-800:]}")
-        out.rename(target)
-    return target
+
+    return fetch_once(target, f"package {package} {version}", fill, log, source="Debian")
 
 
 @dataclass(frozen=True)

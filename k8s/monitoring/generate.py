@@ -3,9 +3,10 @@
     .venv/bin/python k8s/monitoring/generate.py      # rewrite both files
     .venv/bin/python k8s/monitoring/generate.py --check   # exit 1 if they are stale
 
-Every metric name the alerts and the dashboard use is in METRICS, so a rename (the tipoff_*
-names are tentative until a real scrape shows them) is one edit here and a rerun;
-tests/unit/k8s/test_monitoring.py fails while the committed files differ from this output.
+Every metric name the alerts and the dashboard use is in METRICS, so a rename is one edit
+here and a rerun; tests/unit/k8s/test_monitoring.py fails while the committed files differ
+from this output, and tests/integration/test_metrics_prometheus.py fails if a name here
+is not in a real scrape of the jobs.
 
 Names follow Flink's Prometheus reporter: `flink_<scope>_<metric>` with dots as `_`;
 counters are exported as gauges (no `_total`), so rates use rate()/increase() on gauges.
