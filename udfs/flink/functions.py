@@ -180,11 +180,14 @@ class SeenIds(MutableMapping[str, int]):
 
 @dataclass(slots=True)
 class Cached:
-    """One key's state as last read from or written to Flink. `pending` mirrors the
-    ListState's events (None: not read yet); `feature` is UNREAD until first needed."""
+    """One key's state as last read from or written to Flink. `pending` is the key's
+    waiting events (None: not read yet); `applied` counts the events the PENDING_STATE list
+    still holds although a tick has applied them (see `live`); `feature` is read when
+    first needed."""
 
     clock: KeyClock | None
     pending: list[Event] | None = None
+    applied: int = 0
     feature: Any = None
     feature_read: bool = False
 
@@ -312,7 +315,9 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         if clock is None or not clock.scheduled(timestamp):
             return  # stale (a later event moved the cleanup): skip loading the key's state
         if entry.pending is None:
-            entry.pending = _unpack(self.pending.get())
+            stored = _unpack(self.pending.get())
+            entry.pending = live(stored, clock.last_tick)
+            entry.applied = len(stored) - len(entry.pending)
         waiting = len(entry.pending)
         clock.pending = sorted(entry.pending, key=lambda e: e.sort_key)
         clock.seen = self.seen
@@ -329,12 +334,19 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             self.cache.drop(key)
         else:
             remaining = step.state.clock.pending
-            # A tick only ever takes events: same length, same events, nothing to write.
-            if len(remaining) != waiting:
-                if remaining:
-                    self.pending.update([tuple(remaining)])
-                else:
+            # A tick only ever takes events, the earliest ones, all <= the tick: what it took
+            # may stay in the list (`live` skips it) until the list holds more applied events
+            # than waiting ones. Rewriting what still waits on every tick cost a hot game
+            # key its whole buffer per tick, and in a backlog (one input read ahead of the
+            # other, the watermark held by the slower) that buffer holds minutes of events.
+            entry.applied += waiting - len(remaining)
+            if not remaining:
+                if entry.applied or waiting:
                     self.pending.clear()
+                entry.applied = 0
+            elif entry.applied > len(remaining):
+                self.pending.update([tuple(remaining)])
+                entry.applied = 0
             entry.pending = list(remaining)
             self._store_clock(entry, step.state.clock)
             if step.state.clock.closed_at is not None:
@@ -364,6 +376,15 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.metrics.count(metrics.DEAD_LETTERS, ev.topic, reason)
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
+
+
+def live(stored: list[Event], last_tick: int | None) -> list[Event]:
+    """The events of a PENDING_STATE list still waiting: a tick T applies every waiting
+    event <= T and becomes the key's last tick, and an event is only accepted after it if
+    it is later than that (the lateness rule), so what is <= the last tick was applied."""
+    if last_tick is None:
+        return stored
+    return [e for e in stored if e.time > last_tick]
 
 
 def _unpack(items: Iterable[Event | tuple[Event, ...]] | None) -> list[Event]:

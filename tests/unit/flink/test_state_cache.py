@@ -41,3 +41,12 @@ def test_pending_list_reads_single_events_and_rewritten_batches() -> None:
     assert _unpack([(e1, e2), e3]) == [e1, e2, e3]
     assert _unpack([e1, e2]) == [e1, e2]  # release 1's layout: one Event per element
     assert _unpack(None) == [] and _unpack([]) == []
+
+
+def test_waiting_events_are_those_after_the_last_tick() -> None:
+    from udfs.features.common import Event
+    from udfs.flink.functions import live
+
+    events = [Event(t, "t", 0, t, "interaction", {"event_id": str(t)}) for t in (900, 1000, 1001)]
+    assert live(events, 1000) == events[2:]
+    assert live(events, None) == events
