@@ -272,8 +272,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         return entry
 
     def _store_clock(self, entry: Cached, clock: KeyClock) -> None:
-        # dedup ids live in the MapState, waiting events in the ListState
-        clock.seen, clock.pending = {}, []
+        _detach(clock)
         self.clock_state.update(clock)
         entry.clock = clock
 
@@ -284,11 +283,12 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         clock = entry.clock or KeyClock()
         clock.seen = self.seen
         watermark = ctx.timer_service().current_watermark()
-        if watermark > MIN_WATERMARK:
-            self.metrics.gauge(metrics.EVENT_TIME_LAG, _now() - watermark)
+        now = _now()
+        if watermark > MIN_WATERMARK and self.metrics.due(metrics.EVENT_TIME_LAG, now):
+            self.metrics.gauge(metrics.EVENT_TIME_LAG, now - watermark)
         rejected, ticks = offer(clock, ev, watermark, self.tick_ms)
         if rejected is not None:
-            clock.seen, clock.pending = {}, []
+            _detach(clock)
             self.metrics.timed(started)
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
             return
@@ -302,7 +302,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         else:
             # Its tick was already on the agenda: the clock did not change (the event went
             # to the ListState, its id to the MapState), so a hot key skips the rewrite.
-            clock.seen, clock.pending = {}, []
+            _detach(clock)
         for t in ticks:
             ctx.timer_service().register_event_time_timer(t)
         self.metrics.timed(started)
@@ -359,14 +359,17 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
                 ctx.timer_service().register_event_time_timer(t)
         now = _now()
         # Also here: a burst that arrives before the first watermark sets no lag on arrival.
-        self.metrics.gauge(metrics.EVENT_TIME_LAG, now - ctx.timer_service().current_watermark())
+        if self.metrics.due(metrics.EVENT_TIME_LAG, now):
+            lag = now - ctx.timer_service().current_watermark()
+            self.metrics.gauge(metrics.EVENT_TIME_LAG, lag)
         out = [
             Row(key.encode(), self.codecs.feature_value(value, now), feature_time)
             for feature_time, value in step.emissions
         ]
         if out:
             self.metrics.count(metrics.EMITTED, None, n=len(out))
-            self.metrics.gauge(metrics.FRESHNESS, now - step.emissions[-1][0])
+            if self.metrics.due(metrics.FRESHNESS, now):
+                self.metrics.gauge(metrics.FRESHNESS, now - step.emissions[-1][0])
         self.metrics.timed(started)
         yield from out
         for ev, rejected in step.rejected:
@@ -376,6 +379,12 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.metrics.count(metrics.DEAD_LETTERS, ev.topic, reason)
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
+
+
+def _detach(clock: KeyClock) -> None:
+    """The clock as it is stored and cached: its dedup ids live in the MapState and its
+    waiting events in the ListState, not in the pickled clock."""
+    clock.seen, clock.pending = {}, []
 
 
 def live(stored: list[Event], last_tick: int | None) -> list[Event]:

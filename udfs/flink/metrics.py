@@ -33,6 +33,9 @@ PROCESSING_P99 = "processing_time_p99_us"
 PROCESSING_MAX = "processing_time_max_us"
 
 SUMMARY_WINDOW = 1_000
+# A gauge is scraped every few seconds and each update is a JNI call: on the per-record
+# paths, one update per gauge per GAUGE_EVERY_MS is enough.
+GAUGE_EVERY_MS = 100
 
 
 class OperatorMetrics:
@@ -43,6 +46,7 @@ class OperatorMetrics:
         self.group = ctx.get_metrics_group().add_group(GROUP)
         self.counters: dict[tuple[str, str | None, str | None], Any] = {}
         self.gauges: dict[str, Any] = {}
+        self.updated: dict[str, int] = {}
         self.samples: list[int] = []
 
     def count(self, name: str, topic: str | None, reason: str | None = None, n: int = 1) -> None:
@@ -54,6 +58,13 @@ class OperatorMetrics:
                 group = group.add_group("reason", reason)
             counter = self.counters[key] = group.counter(name)
         counter.inc(n)
+
+    def due(self, name: str, now_ms: int) -> bool:
+        """Whether gauge `name` should be updated now (at most once per GAUGE_EVERY_MS)."""
+        if now_ms - self.updated.get(name, now_ms - GAUGE_EVERY_MS) < GAUGE_EVERY_MS:
+            return False
+        self.updated[name] = now_ms
+        return True
 
     def gauge(self, name: str, value: int) -> None:
         g = self.gauges.get(name)
