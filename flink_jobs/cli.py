@@ -210,6 +210,21 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"TaskManagers when the bench starts the cluster ({d.taskmanagers})",
     )
     bn.add_argument(
+        "--taskmanager-memory",
+        metavar="SIZE",
+        help=f"process size of each TaskManager when the bench starts the cluster "
+        f"({d.taskmanager_memory}; --quick: {Options.quick_defaults()['taskmanager_memory']}): "
+        "tipoff's heap state of the full feed fills smaller ones. A running cluster is used as "
+        "it is; smaller TaskManagers there are named in the report",
+    )
+    bn.add_argument(
+        "--over-seconds",
+        type=float,
+        metavar="S",
+        help=f"measure the OVER job (context only, slow) for at most S seconds, then cancel it "
+        f"({d.over_max_s:.0f}; --quick: to the end of its input)",
+    )
+    bn.add_argument(
         "--checkpoint-interval",
         type=int,
         metavar="MS",

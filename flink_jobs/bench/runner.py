@@ -21,13 +21,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flink_jobs.bench import freshness, jvm_jobs, measure, preload, report
-from flink_jobs.bench.options import BenchError, Options, options_from_args
+from flink_jobs.bench.options import BenchError, Options, memory_bytes, options_from_args
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.cluster.standalone import JOBMANAGER, Layout, StandaloneCluster
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE, JOBS, add_job_options, from_args
@@ -47,6 +47,9 @@ class Cluster:
     started: bool
     taskmanagers: int
     parallelism: int
+    taskmanager_bytes: list[int]
+    # set when the TaskManagers are smaller than the run asks for (small_taskmanagers)
+    memory_note: str | None = None
 
     @property
     def jobmanager(self) -> str:
@@ -68,7 +71,13 @@ class Cluster:
 def open_cluster(local: StandaloneCluster, opts: Options, log: Log) -> Cluster:
     started = False
     if not local.alive(JOBMANAGER):
-        log(f"bench: starting a local cluster with {opts.taskmanagers} TaskManager(s)")
+        log(
+            f"bench: starting a local cluster with {opts.taskmanagers} TaskManager(s) of "
+            f"{opts.taskmanager_memory}"
+        )
+        local = StandaloneCluster(
+            replace(local.s, taskmanager_memory=opts.taskmanager_memory), local.log, local.env
+        )
         local.up(taskmanagers=opts.taskmanagers)
         started = True
     try:
@@ -94,7 +103,31 @@ def _checked(local: StandaloneCluster, opts: Options, started: bool, log: Log) -
     slots = int(overview.get("slots-total", 0))
     if slots != tms:
         log(f"note: {slots} slots on {tms} TaskManagers; thread-mode Python shares a GIL per TM")
-    return Cluster(local, rest, started, tms, parallelism)
+    sizes = taskmanager_sizes(rest)
+    return Cluster(local, rest, started, tms, parallelism, sizes, small_taskmanagers(sizes, opts))
+
+
+def taskmanager_sizes(rest: FlinkRest) -> list[int]:
+    """Each TaskManager's process size in bytes (0: not reported)."""
+    return [
+        int(tm.get("memoryConfiguration", {}).get("totalProcessMemory", 0))
+        for tm in rest.taskmanagers()
+    ]
+
+
+def small_taskmanagers(sizes: list[int], opts: Options) -> str | None:
+    """A note when the cluster's TaskManagers are smaller than the run asks for: on the
+    full feed their heaps fill and tipoff slows down (GC), which the numbers would show."""
+    want = memory_bytes(opts.taskmanager_memory)
+    small = [b for b in sizes if 0 < b < want]
+    if not small:
+        return None
+    return (
+        f"{len(small)} of {len(sizes)} TaskManagers have less than --taskmanager-memory "
+        f"{opts.taskmanager_memory} (smallest {min(small) / 2**20:,.0f} MiB): tipoff's heap "
+        "state may fill them (GC slows it down); for a measurement: tipoff cluster down && "
+        f"tipoff cluster up --taskmanager-memory {opts.taskmanager_memory}"
+    )
 
 
 # --- running and watching jobs -------------------------------------------------------------
@@ -223,9 +256,15 @@ def run_jvm_job(
         measure.SourceProgress(cluster.rest, job_id, [topic]), cluster.pids(), on_error=log
     )
     sampler.start()
+    # The OVER job is context, and slow on the full feed: measured for at most this long.
+    cap = opts.over_max_s if kind == "over" else None
     try:
         deadline = time.monotonic() + opts.job_timeout_s
         while (state := _state(cluster.rest, job_id)) not in TERMINAL:
+            if cap is not None and time.monotonic() - t0 > cap:
+                state = "CAPPED"
+                log(f"bench: {job.name}: measured for {cap:.0f}s (--over-seconds); cancelling")
+                break
             if time.monotonic() > deadline:
                 raise BenchError(f"{job.name}: not finished after {opts.job_timeout_s:.0f}s")
             time.sleep(0.5)
@@ -233,11 +272,11 @@ def run_jvm_job(
         samples = sampler.stop()
         if _state(cluster.rest, job_id) not in TERMINAL:
             cancel(cluster.rest, job_id, log)
-    if state != "FINISHED":
+    if state not in ("FINISHED", "CAPPED"):
         raise BenchError(f"{job.name}: job {job_id} {state}: {_failure(cluster.rest, job_id)}")
     wall = time.monotonic() - t0
-    window = measure.vertex_window(cluster.rest.job(job_id))
     finish = start = None
+    window = None if state == "CAPPED" else measure.vertex_window(cluster.rest.job(job_id))
     if window is not None:
         finish = (window[1], _cpu_at(samples, window[1]))
         start = (window[0], _cpu_at(samples, window[0]))
@@ -253,6 +292,11 @@ def run_jvm_job(
         start,
     )
     row["name"] = job.name
+    if state == "CAPPED":
+        totals = {measure.metric_topic(topic): records}
+        done = max(measure.progress(x.consumed, totals, records) for x in samples)
+        row["events"] = round(done)
+        row["basis"] += f"; the first {cap:.0f} s only ({done:,.0f} of {records:,} events)"
     row["records_out"] = sum(
         int(v["metrics"].get("write-records", 0))
         for v in cluster.rest.job(job_id)["vertices"]
@@ -490,6 +534,7 @@ def machine(cluster: Cluster | None) -> dict[str, Any]:
         "java": java_version,
         "flink": (cluster.rest.overview().get("flink-version") if cluster else None),
         "taskmanagers": cluster.taskmanagers if cluster else None,
+        "taskmanager_process_bytes": cluster.taskmanager_bytes if cluster else None,
         "load_average_at_start": list(load),
         "metrics_fetch_interval_ms": _fetch_interval(cluster),
     }
@@ -567,7 +612,7 @@ def run(
             preload.delete_topics(s, prefix, log)
         if cluster.started:
             log("bench: stopping the cluster it started")
-            local.down()
+            cluster.local.down()
 
 
 def _run(
@@ -593,6 +638,9 @@ def _run(
         "machine": machine(cluster),
         "notes": [],
     }
+    if cluster.memory_note:
+        log(f"note: {cluster.memory_note}")
+        r["notes"].append(cluster.memory_note)
     if (r["machine"]["metrics_fetch_interval_ms"] or 0) > 1_000:
         r["notes"].append(
             "the cluster refreshes metrics every "

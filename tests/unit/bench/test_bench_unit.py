@@ -13,7 +13,8 @@ import pytest
 
 from flink_jobs.bench import jvm_jobs, measure, report
 from flink_jobs.bench.freshness import latencies
-from flink_jobs.bench.options import Options, options_from_args
+from flink_jobs.bench.options import BenchError, Options, memory_bytes, options_from_args
+from flink_jobs.bench.runner import small_taskmanagers
 from flink_jobs.cli import build_parser
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE, JobConfig, add_job_options
 from udfs.serde import avsc
@@ -217,6 +218,41 @@ def test_quick_options_and_overrides() -> None:
     assert opts.skip == ("over",)
     full = options_from_args(build_parser().parse_args(["bench"]))
     assert full.events == 2_000_000 and full.freshness_rate is None and not full.quick
+    # the full run sizes the TaskManagers it starts for its state and caps the slow OVER job
+    assert (full.taskmanager_memory, full.over_max_s) == ("4g", 300.0)
+    assert (opts.taskmanager_memory, opts.over_max_s) == ("1536m", None)
+    given = ["bench", "--taskmanager-memory", "6g", "--over-seconds", "60"]
+    mine = options_from_args(build_parser().parse_args(given))
+    assert (mine.taskmanager_memory, mine.over_max_s) == ("6g", 60.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--taskmanager-memory", "lots"], "'lots' is not a memory size"),
+        (["--taskmanager-memory", "4t"], "'4t' is not a memory size"),
+        (["--over-seconds", "0"], "--over-seconds must be positive"),
+    ],
+)
+def test_bad_bench_options_are_named_before_any_work(argv: list[str], message: str) -> None:
+    with pytest.raises(BenchError, match=message):
+        options_from_args(build_parser().parse_args(["bench", *argv]))
+
+
+def test_memory_sizes_read_like_flinks() -> None:
+    assert memory_bytes("1536m") == memory_bytes("1536mb") == 1536 * 2**20
+    assert memory_bytes("4g") == memory_bytes("4 GB") == 4 * 2**30
+    assert memory_bytes("4096") == 4096
+
+
+def test_smaller_taskmanagers_than_asked_are_named_with_what_to_do() -> None:
+    full = Options()
+    note = small_taskmanagers([4 * 2**30, 1536 * 2**20], full)
+    assert note is not None
+    assert "1 of 2 TaskManagers" in note and "1,536 MiB" in note
+    assert "tipoff cluster up --taskmanager-memory 4g" in note
+    assert small_taskmanagers([4 * 2**30, 4 * 2**30], full) is None
+    assert small_taskmanagers([0], full) is None  # not reported: no claim
 
 
 def test_delivery_guarantee_is_a_job_option_passed_to_the_cluster() -> None:
