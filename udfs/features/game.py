@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from udfs.features.common import (
@@ -19,6 +20,7 @@ from udfs.features.common import (
     Record,
     Rejected,
     Step,
+    by_fields,
     tick_of,
     window_exits,
 )
@@ -40,6 +42,9 @@ class Play:
     anchor: int  # event time of its first applied revision (revision 0 when accepted)
     record: dict[str, Any]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return by_fields(self)
+
 
 @dataclass(slots=True)
 class GameState:
@@ -53,6 +58,12 @@ class GameState:
     # Applied interactions of the last 10 min: (time, user_id).
     viewers: list[tuple[int, str]] = field(default_factory=list)
     latest_event: int = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return by_fields(self)
+
+
+_time, _user = itemgetter(0), itemgetter(1)  # of a `viewers` entry
 
 
 def new_state(game_id: str) -> GameState:
@@ -89,7 +100,7 @@ def on_tick(state: GameState, tick: int, tick_ms: int) -> Step[GameState]:
         state.lead_changes, state.ties = lead_changes_and_ties(state.plays.values())
     if applied:
         timers += clock.set_cleanup(tick_of(_cleanup_time(state), tick_ms))
-    drop = bisect.bisect_right(state.viewers, tick - 10 * MINUTE, key=lambda v: v[0])
+    drop = bisect.bisect_right(state.viewers, tick - 10 * MINUTE, key=_time)
     del state.viewers[:drop]
     clock.prune_seen(tick)
     record = evaluate(state, tick)
@@ -153,12 +164,13 @@ def evaluate(state: GameState, tick: int) -> Record:
             home_pts += r["points"]
         elif r.get("team_id") == r["away_team_id"]:
             away_pts += r["points"]
+    # A live game's viewers hold 10 min of its interactions (thousands): bisect them in
+    # place, and collect the distinct users in C (map + set).
     recent = state.viewers
-    times = [v[0] for v in recent]
-    i5 = bisect.bisect_right(times, tick - 5 * MINUTE)
-    i1 = bisect.bisect_right(times, tick - MINUTE)
-    viewers_5m = len({u for _, u in recent[i5:]})
-    before = len({u for _, u in recent[:i5]})
+    i5 = bisect.bisect_right(recent, tick - 5 * MINUTE, key=_time)
+    i1 = bisect.bisect_right(recent, tick - MINUTE, key=_time)
+    viewers_5m = len(set(map(_user, recent[i5:])))
+    before = len(set(map(_user, recent[:i5])))
     status = "FINAL" if state.game_end is not None else ("LIVE" if cur else "SCHEDULED")
     home, away = int(cur.get("home_score", 0)), int(cur.get("away_score", 0))
     record: Record = {
@@ -179,7 +191,7 @@ def evaluate(state: GameState, tick: int) -> Record:
         "scoring_plays_5m": plays_5m,
         "viewers_5m": viewers_5m,
         "viewer_trend": viewers_5m / max(1, before),
-        "interactions_1m": len(times) - i1,
+        "interactions_1m": len(recent) - i1,
         "excitement": 0.0,
         "feature_time": tick,
     }

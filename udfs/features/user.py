@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
 from udfs.features.common import (
     DAY,
@@ -20,6 +21,7 @@ from udfs.features.common import (
     KeyClock,
     Record,
     Step,
+    by_fields,
     tick_of,
     window_exits,
 )
@@ -53,6 +55,12 @@ class UserState:
     session_events: int = 0
     last_active: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return by_fields(self)
+
+
+_time = itemgetter(0)  # of a `recent` entry
+
 
 def new_state(user_id: str) -> UserState:
     return UserState(user_id)
@@ -73,7 +81,7 @@ def on_tick(state: UserState, tick: int, tick_ms: int) -> Step[UserState]:
     if applied:
         timers += clock.set_cleanup(tick_of(state.last_active + RETENTION_MS, tick_ms))
     cutoff = tick - DAY
-    drop = bisect.bisect_right(state.recent, cutoff, key=lambda r: r[0])
+    drop = bisect.bisect_right(state.recent, cutoff, key=_time)
     del state.recent[:drop]
     clock.prune_seen(tick)
     record = evaluate(state, tick)
@@ -134,27 +142,36 @@ def _decay(dt: int) -> float:
 
 
 def evaluate(state: UserState, tick: int) -> Record:
-    """The UserFeatures record at `tick` (every applied event is <= tick)."""
-    times = [r[0] for r in state.recent]
-    counts = {
-        name: len(times) - bisect.bisect_right(times, tick - w) for name, w in WINDOWS.items()
-    }
-    hour = state.recent[bisect.bisect_right(times, tick - HOUR) :]
-    five = state.recent[bisect.bisect_right(times, tick - 5 * MINUTE) :]
+    """The UserFeatures record at `tick` (every applied event is <= tick).
+
+    Runs on every evaluated tick of every user: `recent` is in event-time order, so each
+    window is a suffix found by bisection, and the hour is walked once."""
+    recent = state.recent
+    n = len(recent)
+    start = {name: bisect.bisect_right(recent, tick - w, key=_time) for name, w in WINDOWS.items()}
+    hour = recent[start["interactions_1h"] :]
+    actions = [r[1] for r in hour]
+    games = {r[2] for r in hour}
+    games.discard(None)
     return {
         "user_id": state.user_id,
-        **counts,
-        "video_starts_1h": sum(1 for r in hour if r[1] == "VIDEO_START"),
-        "alerts_opened_1h": sum(1 for r in hour if r[1] == "ALERT_OPEN"),
-        "distinct_games_1h": len({r[2] for r in hour if r[2] is not None}),
+        **{name: n - i for name, i in start.items()},
+        "video_starts_1h": actions.count("VIDEO_START"),
+        "alerts_opened_1h": actions.count("ALERT_OPEN"),
+        "distinct_games_1h": len(games),
         "followed_teams": sorted(state.follows),
         "top_teams": top_teams(
-            {team: v * _decay(tick - ref) for team, (v, ref) in state.affinity.items()}
-        ),
+            {  # v * _decay(tick - ref), inlined: every team of every user on every tick
+                team: v * 2.0 ** ((ref - tick) / AFFINITY_HALF_LIFE_MS)
+                for team, (v, ref) in state.affinity.items()
+            }
+        )
+        if state.affinity
+        else [],
         "session_id": f"{state.user_id}:{state.session_start}",
         "session_events": state.session_events,
         "session_duration_s": (state.last_active - state.session_start) // 1000,
-        "watching_game_id": watching(five),
+        "watching_game_id": watching(recent[start["interactions_5m"] :]),
         "last_active_at": state.last_active,
         "feature_time": tick,
     }
@@ -162,10 +179,17 @@ def evaluate(state: UserState, tick: int) -> Record:
 
 def top_teams(affinity: dict[str, float]) -> list[str]:
     """Up to 3 teams by affinity, highest first; near-equal affinities tie, then team id."""
-    ranked = sorted(((a, t) for t, a in affinity.items() if a > 0), key=lambda x: (-x[0], x[1]))
+    ranked = sorted((-a, t) for t, a in affinity.items() if a > 0)
     # Sorting by value first and then fixing near-ties by id keeps the order total.
     out: list[tuple[float, str]] = []
-    for a, team in ranked:
+    for minus_a, team in ranked:
+        a = -minus_a
+        if len(out) >= TOP_N:
+            # Every later value is <= a: once a is clearly below the top 3 (not tied with
+            # the smallest of them), neither it nor any later team can move into them.
+            floor = min(out[:TOP_N])[0]
+            if not _tied(floor, a):
+                break
         pos = len(out)
         while pos > 0 and _tied(out[pos - 1][0], a) and out[pos - 1][1] > team:
             pos -= 1
@@ -178,11 +202,12 @@ def _tied(a: float, b: float) -> bool:
 
 
 def watching(five_min: list[tuple[int, str, str | None]]) -> str | None:
-    counts: Counter[str] = Counter()
+    """The game with the most interactions in the last 5 min; ties: the most recent, then id."""
+    counts: dict[str, int] = {}
     latest: dict[str, int] = {}
     for t, _, game in five_min:
         if game is not None:
-            counts[game] += 1
+            counts[game] = counts.get(game, 0) + 1
             latest[game] = max(latest.get(game, t), t)
     if not counts:
         return None

@@ -7,7 +7,7 @@ import pickle
 import pytest
 from builders import T0, ui
 
-from udfs.features import driver
+from udfs.features import driver, user
 from udfs.features.common import DAY, HOUR, MINUTE
 
 
@@ -201,3 +201,33 @@ def test_user_comes_back_after_cleanup_as_a_new_user() -> None:
     assert tomb[0] == T0 + 30 * DAY
     after = next(v for _, t, v in out if t == T0 + 31 * DAY)
     assert after["followed_teams"] == [] and after["top_teams"] == []
+
+
+def _top_teams_before(affinity: dict[str, float]) -> list[str]:
+    """top_teams as it was before its early exit (every team inserted, then cut to 3)."""
+    ranked = sorted(((a, t) for t, a in affinity.items() if a > 0), key=lambda x: (-x[0], x[1]))
+    out: list[tuple[float, str]] = []
+    for a, team in ranked:
+        pos = len(out)
+        while pos > 0 and user._tied(out[pos - 1][0], a) and out[pos - 1][1] > team:
+            pos -= 1
+        out.insert(pos, (a, team))
+    return [t for _, t in out[: user.TOP_N]]
+
+
+def test_top_teams_early_exit_ranks_exactly_as_inserting_every_team() -> None:
+    """Near ties (within 1e-9 relative, not transitive) are where an early exit could go
+    wrong: values here cluster at a few levels, spaced by fractions of the tolerance."""
+    import random
+
+    rng = random.Random(6)
+    for _ in range(20_000):
+        levels = [rng.choice([0.5, 1.0, 2.0, 5.0]) for _ in range(rng.randint(1, 3))]
+        affinity = {
+            f"t{rng.randrange(12):02d}": rng.choice(levels)
+            * (1 + rng.choice([0, 0, 1, -1, 2, 0.4, -0.6]) * 0.7 * user.TIE_TOLERANCE)
+            for _ in range(rng.randint(0, 9))
+        }
+        if affinity and rng.random() < 0.1:
+            affinity[next(iter(affinity))] = 0.0
+        assert user.top_teams(affinity) == _top_teams_before(affinity), affinity
