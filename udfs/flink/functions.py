@@ -9,6 +9,7 @@ except the Event itself and the per-key state blob.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections import OrderedDict
@@ -296,7 +297,8 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         # Append only: while the watermark waits, a hot key's buffer may grow large.
         self.pending.add(ev)
         if entry.pending is not None:
-            entry.pending.append(ev)
+            # Kept in application order, so a tick need not sort a hot key's whole buffer.
+            bisect.insort(entry.pending, ev, key=_sort_key)
         if ticks or entry.clock is None:
             self._store_clock(entry, clock)
         else:
@@ -316,10 +318,10 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             return  # stale (a later event moved the cleanup): skip loading the key's state
         if entry.pending is None:
             stored = _unpack(self.pending.get())
-            entry.pending = live(stored, clock.last_tick)
+            entry.pending = sorted(live(stored, clock.last_tick), key=_sort_key)
             entry.applied = len(stored) - len(entry.pending)
         waiting = len(entry.pending)
-        clock.pending = sorted(entry.pending, key=lambda e: e.sort_key)
+        clock.pending = list(entry.pending)
         clock.seen = self.seen
         if not entry.feature_read:
             entry.feature, entry.feature_read = self.feature_state.value(), True
@@ -379,6 +381,10 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.metrics.count(metrics.DEAD_LETTERS, ev.topic, reason)
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
+
+
+def _sort_key(ev: Event) -> tuple[int, str, int, int]:
+    return ev.sort_key
 
 
 def _detach(clock: KeyClock) -> None:
