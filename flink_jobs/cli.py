@@ -231,6 +231,11 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"of every job: the exactly-once commit interval ({d.checkpoint_interval_ms})",
     )
     bn.add_argument(
+        "--state-backend",
+        choices=["hashmap", "rocksdb"],
+        help=f"tipoff's state backend ({d.state_backend}; rocksdb checkpoints incrementally)",
+    )
+    bn.add_argument(
         "--rate",
         type=float,
         help="freshness: simulated events/s (default: half of tipoff's measured rate)",

@@ -28,6 +28,7 @@ class Options:
     # state of the full feed fills 1.5 GB TaskManagers (BENCHMARKS.md, "Full runs").
     taskmanager_memory: str = "4g"
     checkpoint_interval_ms: int = 10_000
+    state_backend: str = "hashmap"  # tipoff's (the JVM OVER job always runs on RocksDB)
     tick_ms: int = 1_000
     out_of_orderness_ms: int = 2_000
     freshness_rate: float | None = None  # default: half of tipoff's sustained rate
@@ -72,6 +73,7 @@ def options_from_args(a: argparse.Namespace) -> Options:
         "taskmanager_memory": a.taskmanager_memory,
         "over_max_s": a.over_seconds,
         "checkpoint_interval_ms": a.checkpoint_interval,
+        "state_backend": a.state_backend,
         "freshness_rate": a.rate,
         "freshness_duration_s": a.freshness_duration,
         "freshness_warmup_s": a.freshness_warmup,

@@ -329,6 +329,8 @@ def tipoff_config(bs: Settings, cluster: Cluster, opts: Options, guarantee: str)
             str(opts.tick_ms),
             "--out-of-orderness-ms",
             str(opts.out_of_orderness_ms),
+            "--state-backend",
+            opts.state_backend,
         ]
     )
     return from_args(a, JOBS, bs)
@@ -389,7 +391,7 @@ def run_tipoff(
         )
         row["name"] = "tipoff user-features + game-features (one Flink job), exactly-once"
         log(f"bench: tipoff: {row['events_per_s']:,.0f} events/s ({row['basis']})")
-        state = state_size(cluster, job_id, feed, log)
+        state = state_size(cluster, job_id, feed, opts, log)
     finally:
         if sampler.is_alive():
             sampler.stop()
@@ -397,7 +399,9 @@ def run_tipoff(
     return row, state
 
 
-def state_size(cluster: Cluster, job_id: str, feed: preload.Feed, log: Log) -> dict[str, Any]:
+def state_size(
+    cluster: Cluster, job_id: str, feed: preload.Feed, opts: Options, log: Log
+) -> dict[str, Any]:
     from flink_jobs.cluster import savepoints, statesize
 
     result = cluster.rest.trigger(job_id, cluster.savepoints.resolve().as_uri(), timeout_s=600)
@@ -414,7 +418,8 @@ def state_size(cluster: Cluster, job_id: str, feed: preload.Feed, log: Log) -> d
         "bytes_per_active_user": user.keyed_per_entity if user else None,
         "game_keyed_bytes": game.keyed_bytes if game else None,
         "bytes_per_game": game.keyed_per_entity if game else None,
-        "kind": "mean keyed state bytes per user in a canonical savepoint (hashmap backend)",
+        "kind": "mean keyed state bytes per user in a canonical savepoint "
+        f"({opts.state_backend} backend)",
     }
     try:
         cluster.rest.dispose(result.path)

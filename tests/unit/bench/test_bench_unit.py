@@ -224,6 +224,9 @@ def test_quick_options_and_overrides() -> None:
     given = ["bench", "--taskmanager-memory", "6g", "--over-seconds", "60"]
     mine = options_from_args(build_parser().parse_args(given))
     assert (mine.taskmanager_memory, mine.over_max_s) == ("6g", 60.0)
+    assert full.state_backend == "hashmap"
+    rocks = options_from_args(build_parser().parse_args(["bench", "--state-backend", "rocksdb"]))
+    assert rocks.state_backend == "rocksdb"
 
 
 @pytest.mark.parametrize(
