@@ -61,9 +61,11 @@ S = TypeVar("S")
 def by_fields(obj: Any) -> tuple[Any, ...]:
     """__reduce__ of a slotted dataclass: its class and its field values in order.
 
-    Feature state is pickled into Flink state on every changed tick, and the generic
-    slotted-dataclass path (dataclasses' __getstate__, a Python loop over fields()) costs
-    about three times this. Pickles of the generic path (release 1's savepoints) still load:
+    Feature state is pickled into Flink state on every changed tick and the clock on most
+    arrivals: this form is smaller than the generic slotted-dataclass one (copyreg.__newobj__
+    plus a state list; a clock 173 instead of 270 bytes, a user's feature state 12 % less)
+    and loads about 20 % faster; dumping costs the same. Pickles of the generic path
+    (release 1's savepoints) still load:
     they name copyreg.__newobj__ and the dataclass's __setstate__, which stay. A field added
     later must come last with a default, so older pickles of this form load too."""
     return (type(obj), tuple(getattr(obj, name) for name in obj.__slots__))
