@@ -42,7 +42,7 @@ def test_every_state_of_a_run_round_trips_in_both_pickle_forms(
 ) -> None:
     machine = MACHINES[family]
     on_tick = machine.on_tick
-    kinds: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
 
     def checked(state: Any, tick: int, tick_ms: int) -> Step[Any]:
         step = on_tick(state, tick, tick_ms)
@@ -53,18 +53,15 @@ def test_every_state_of_a_run_round_trips_in_both_pickle_forms(
                 old = pickle.dumps(now)
             assert old != pickle.dumps(now)
             assert pickle.loads(old) == now, f"tick {tick}: the release-1 form differs"
-            kinds.update(type(v).__name__ for v in vars_of(now))
+            seen["states"] += 1
+            seen["plays"] += len(getattr(now, "plays", {}))
         return step
 
     monkeypatch.setattr(machine, "on_tick", checked)
     driver.run(family, feed(7, 2_000), out_of_orderness_ms=2_000)
-    assert kinds["KeyClock"] > 100, kinds
+    assert seen["states"] > 100, seen
     if family == "game":
-        assert kinds["dict"] > 100  # the plays (Play objects) went through both forms
-
-
-def vars_of(state: Any) -> list[Any]:
-    return [getattr(state, name) for name in state.__slots__]
+        assert seen["plays"] > 100, seen  # nested Play objects went through both forms
 
 
 def test_a_pickled_clock_is_its_fields_and_nothing_else() -> None:
