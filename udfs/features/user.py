@@ -165,9 +165,7 @@ def evaluate(state: UserState, tick: int) -> Record:
                 team: v * 2.0 ** ((ref - tick) / AFFINITY_HALF_LIFE_MS)
                 for team, (v, ref) in state.affinity.items()
             }
-        )
-        if state.affinity
-        else [],
+        ),
         "session_id": f"{state.user_id}:{state.session_start}",
         "session_events": state.session_events,
         "session_duration_s": (state.last_active - state.session_start) // 1000,

@@ -349,7 +349,9 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             elif entry.applied > len(remaining):
                 self.pending.update([tuple(remaining)])
                 entry.applied = 0
-            entry.pending = list(remaining)
+            # Already a list of its own (clock.pending was a copy; `due` slices it): the
+            # next arrival inserts into it, the next tick copies it again.
+            entry.pending = remaining
             self._store_clock(entry, step.state.clock)
             if step.state.clock.closed_at is not None:
                 self.feature_state.clear()  # a closed game keeps only its clock
