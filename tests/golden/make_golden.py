@@ -75,7 +75,9 @@ def main(tag: str) -> None:
         )
         s = replace(s, topics=s.topics.prefixed(PREFIX))
         # The old release's contracts only: what its producers and jobs knew.
-        schemas.register(s, PARTITIONS, avsc.releases()[int(tag.split("-")[1]) - 1], log=print)
+        # Every release up to this one, oldest first: each adds its versions to the subjects.
+        for shipped in avsc.releases()[: int(tag.split("-")[1])]:
+            schemas.register(s, PARTITIONS, shipped, log=print)
         cfg, first, _ = plan()
         simulate.run(s, cfg, live=False, log=print, progress=False, schema_version="1", only=first)
         env = {

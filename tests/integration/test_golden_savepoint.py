@@ -21,7 +21,10 @@ from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.stack.health import admin
 from flink_jobs.tools import schemas, simulate
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "release-1"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+# release-1: the first state layout; release-2 (tag release-2, d86a8c7): the layout the
+# second-generation engine leaves (docs/savepoints.md).
+RELEASES = ("release-1", "release-2")
 JOBS = ("user-features", "game-features")
 
 
@@ -37,9 +40,11 @@ def _fresh_topics(bootstrap: str, topics: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_release_1_savepoints_restore_and_carry_on_exactly(
-    flink_cluster: StandaloneCluster, real_stack: RealStack
+@pytest.mark.parametrize("release", RELEASES)
+def test_release_savepoints_restore_and_carry_on_exactly(
+    release: str, flink_cluster: StandaloneCluster, real_stack: RealStack
 ) -> None:
+    golden = GOLDEN / release
     s = replace(real_stack.settings, topics=real_stack.settings.topics.prefixed(PREFIX))
     env = {**real_stack.env, **s.topics.env()}
     _fresh_topics(s.endpoints.bootstrap_servers, s.topics.all())
@@ -52,14 +57,14 @@ def test_release_1_savepoints_restore_and_carry_on_exactly(
     jm = rest.url.removeprefix("http://")
     jobs = []
     for job in JOBS:
-        check = tipoff(env, "savepoint", "check", str(GOLDEN / job), "--job", job)
+        check = tipoff(env, "savepoint", "check", str(golden / job), "--job", job)
         print(check.stdout + check.stderr)
         assert check.returncode == 0, check.stdout + check.stderr
         restore = tipoff(
             env,
             "savepoint",
             "restore",
-            str(GOLDEN / job),
+            str(golden / job),
             "--job",
             job,
             "--jobmanager",
@@ -84,7 +89,7 @@ def test_release_1_savepoints_restore_and_carry_on_exactly(
     finally:
         for j in jobs:
             j.cancel()
-    with gzip.open(GOLDEN / "outputs.json.gz", "rt") as f:
+    with gzip.open(golden / "outputs.json.gz", "rt") as f:
         before = json.load(f)
     prior = Prior(
         {job: [(k, t, v) for k, t, v in recs] for job, recs in before["features"].items()},
