@@ -32,8 +32,12 @@ def run(
     events: Iterable[Event],
     tick_ms: int = 1000,
     out_of_orderness_ms: int | None = None,
+    machine: Any = None,
 ) -> RunResult:
-    machine, key_of = FAMILIES[family].machine, FAMILIES[family].key_of
+    """`machine`: a stand-in for the family's module (new_state, on_tick), e.g. one that
+    also times or encodes its states."""
+    machine = machine or FAMILIES[family].machine
+    key_of = FAMILIES[family].key_of
     states: dict[str, Any] = {}
     timers: list[tuple[int, str]] = []
     queued: set[tuple[int, str]] = set()
