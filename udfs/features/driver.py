@@ -25,6 +25,10 @@ class RunResult:
     outputs: list[tuple[str, int, Record | None]] = field(default_factory=list)
     rejected: list[tuple[Event, Rejected]] = field(default_factory=list)
     accepted: list[Event] = field(default_factory=list)
+    # Without the end-of-input flush (flush=False): each key's state and the timers set,
+    # as a savepoint taken at the end of the input holds them.
+    states: dict[str, Any] = field(default_factory=dict)
+    timers: list[tuple[int, str]] = field(default_factory=list)
 
 
 def run(
@@ -33,9 +37,11 @@ def run(
     tick_ms: int = 1000,
     out_of_orderness_ms: int | None = None,
     machine: Any = None,
+    flush: bool = True,
 ) -> RunResult:
     """`machine`: a stand-in for the family's module (new_state, on_tick), e.g. one that
-    also times or encodes its states."""
+    also times or encodes its states. `flush=False`: stop at the end of the input without
+    firing the remaining timers, and return the states and timers (a savepoint's view)."""
     machine = machine or FAMILIES[family].machine
     key_of = FAMILIES[family].key_of
     states: dict[str, Any] = {}
@@ -85,5 +91,8 @@ def run(
             max_seen = max(max_seen, ev.time)
             watermark = max(watermark, max_seen - out_of_orderness_ms - 1)
             fire_until(watermark)
+    if not flush:
+        res.states, res.timers = states, sorted(queued)
+        return res
     fire_until(float("inf"))
     return res

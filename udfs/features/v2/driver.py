@@ -19,6 +19,7 @@ from udfs.features.common import Event
 from udfs.features.driver import MIN_WATERMARK, RunResult
 from udfs.features.families import game_key, user_key
 from udfs.features.v2 import game, runtime, user
+from udfs.features.v2.migrate import Migrated
 
 ENGINES: dict[str, tuple[Any, Callable[[Event], str | None]]] = {
     "user": (user, user_key),
@@ -34,8 +35,12 @@ def run(
     out_of_orderness_ms: int | None = None,
     store: str = "none",
     on_state: Callable[[str, bytes], None] | None = None,
+    initial: Iterable[tuple[str, Migrated, dict[str, int]]] = (),
+    timers_set: Iterable[tuple[int, str]] = (),
 ) -> RunResult:
-    """`on_state(key, bytes)` sees every encoded core and tile written."""
+    """`on_state(key, bytes)` sees every encoded core and tile written. `initial`: keys to
+    start from (key, migrated state, dedup ids), e.g. converted from a release-2
+    savepoint, with `timers_set` the timers that savepoint holds."""
     if store not in STORE_MODES:
         raise ValueError(f"store must be one of {STORE_MODES}, not {store!r}")
     fam, key_of = ENGINES[family]
@@ -48,7 +53,7 @@ def run(
     timers: list[tuple[int, str]] = []
     queued: set[tuple[int, str]] = set()
     res = RunResult()
-    watermark = MIN_WATERMARK
+    watermark = MIN_WATERMARK  # a restored job's watermark starts over
 
     def save(key: str, s: Any) -> None:
         states[key] = s
@@ -86,6 +91,10 @@ def run(
                 queued.add((t, key))
                 heapq.heappush(timers, (t, key))
 
+    def add_all(pairs: Iterable[tuple[int, str]]) -> None:
+        for t, key in pairs:
+            add(key, [t])
+
     def fire_until(limit: float) -> None:
         while timers and timers[0][0] <= limit:
             tick, key = heapq.heappop(timers)
@@ -107,6 +116,14 @@ def run(
             for ev, _ in step.rejected:
                 res.accepted.remove(ev)
             add(key, step.timers)
+
+    for entity, m, known in initial:
+        states[entity], pending[entity], seen[entity] = m.state, m.pending, known
+        tiles[entity] = m.tiles
+        if store != "none":
+            save(entity, m.state)
+        add(entity, [] if m.due is None else [m.due])
+    add_all(timers_set)
 
     max_seen = MIN_WATERMARK
     for ev in events:
