@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from udfs.serde import avsc
+from udfs.serde.fastwrite import compile_writer
 from udfs.serde.inputs import DeadLetter, InputDecoder
 from udfs.serde.registry import DiskCache, OnRetry, Registry, Sleep, WriterSchemas
 from udfs.serde.wire import Codec, parse
@@ -118,7 +119,9 @@ class JobCodecs:
                 on_retry=on_retry,
             )
             lookups.append(lookup)
-            return Codec(parse(schemas.readers[rel]), schema_id, lookup)
+            reader = schemas.readers[rel]
+            writer = compile_writer(reader) if schema_id is not None else None
+            return Codec(parse(reader), schema_id, lookup, writer)
 
         codecs: dict[str, Codec] = {}
         kinds: dict[str, str] = {}

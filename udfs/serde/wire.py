@@ -34,6 +34,9 @@ class Codec:
     reader: Any  # parsed reader schema (fastavro)
     schema_id: int | None  # id of the reader schema in the registry, for encoding
     writer_lookup: Callable[[int], Any]  # schema id -> parsed writer schema; raises KeyError
+    # The same encoding as fastavro's, compiled for the schema (udfs.serde.fastwrite); None:
+    # fastavro writes.
+    writer: Callable[[dict[str, Any]], bytes] | None = None
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         if not value:
@@ -66,6 +69,8 @@ class Codec:
     def encode(self, record: dict[str, Any]) -> bytes:
         if self.schema_id is None:
             raise ValueError("this codec has no registered schema id to encode with")
+        if self.writer is not None:
+            return HEADER.pack(MAGIC, self.schema_id) + self.writer(record)
         buf = io.BytesIO()
         buf.write(HEADER.pack(MAGIC, self.schema_id))
         fastavro.schemaless_writer(buf, self.reader, record)
