@@ -662,6 +662,24 @@ def _parallelism(report: Report, sp: SavepointOperator, b: BuildOperator) -> Non
         )
 
 
+def _layout(
+    report: Report, who: str, saved: Mapping[str, Any], declared: Mapping[str, str]
+) -> None:
+    """A savepoint of release 2 (or 1): its feature state is pickled classes, which this
+    build converts key by key (udfs/flink/functions.py, Features._convert)."""
+    from udfs.flink.functions import BODY_STATE, CLOCK_STATE
+
+    if CLOCK_STATE in saved and BODY_STATE not in saved and BODY_STATE in declared:
+        report.add(
+            "NOTE",
+            f"{who}: feature state in release 2's layout ({CLOCK_STATE} etc., pickled "
+            "classes): this build converts each key to the v2 layout the first time it "
+            "touches it (an event or a timer; every key with pending work has a timer), "
+            "with no separate migration step; roll back only from a savepoint taken "
+            "before the upgrade (docs/savepoints.md, 'Upgrading from release 2')",
+        )
+
+
 def _keyed(report: Report, sp: SavepointOperator, b: BuildOperator, compatibility: bool) -> None:
     who = b.uid or sp.label
     if sp.keyed_states is None:
@@ -690,6 +708,7 @@ def _keyed(report: Report, sp: SavepointOperator, b: BuildOperator, compatibilit
                 f"{who}: keyed state {name} is {old.kind} in the savepoint, {kind} in this "
                 "build: the task fails when it declares it",
             )
+    _layout(report, who, saved, b.keyed_states)
     for name in saved.keys() - b.keyed_states.keys():
         report.add(
             "WARN",

@@ -19,10 +19,30 @@ from flink_jobs.config import JOBS
 from flink_jobs.pipeline import uid
 from flink_jobs.settings import Settings
 from flink_jobs.stack import artifacts
-from udfs.flink.functions import CLOCK_STATE, FEATURE_STATE, PENDING_STATE, SEEN_STATE
+from udfs.flink.functions import (
+    BODY_STATE,
+    CLOCK_STATE,
+    FEATURE_STATE,
+    PENDING_STATE,
+    SEEN_STATE,
+    TICK_STATE,
+    TILES_STATE,
+    WAITING_STATE,
+)
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-FEATURES = {CLOCK_STATE: "VALUE", FEATURE_STATE: "VALUE", PENDING_STATE: "LIST", SEEN_STATE: "MAP"}
+# What this build's features function declares: the v2 layout and release 2's (read to
+# convert a key).
+FEATURES = {
+    BODY_STATE: "VALUE",
+    TICK_STATE: "VALUE",
+    WAITING_STATE: "LIST",
+    TILES_STATE: "MAP",
+    SEEN_STATE: "MAP",
+    CLOCK_STATE: "VALUE",
+    FEATURE_STATE: "VALUE",
+    PENDING_STATE: "LIST",
+}
 # `tipoff run all`'s stateful planner operators: Kafka sources (split + enumerator state),
 # sink writers and committers (transactions). Their uids are positions in the plan:
 # when this list changes, savepoints of the previous build lose that state.

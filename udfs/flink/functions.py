@@ -1,20 +1,19 @@
 """The only Flink-aware feature code: adapters from PyFlink functions to the pure layer.
 
 decode (ProcessFunction): raw Kafka row -> Event, or a dead letter on the side output.
-features (KeyedProcessFunction): Event -> udfs.features machine; timers at due ticks;
-emits (key, Avro value) rows, and dead letters for LATE / DUPLICATE on the side output.
-Types are declared at every boundary (udfs.flink.types) so nothing crosses as pickle
-except the Event itself and the per-key state blob.
+features (KeyedProcessFunction): Event -> the udfs.features.v2 engine; one timer per due
+tick; emits (key, Avro value) rows, and dead letters for LATE / DUPLICATE on the side
+output. Types are declared at every boundary (udfs.flink.types) so nothing crosses as
+pickle except the Event itself; state holds builtins only (no class or module names).
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyflink.common import Row, Types
@@ -26,18 +25,28 @@ from pyflink.datastream.state import (
     ValueStateDescriptor,
 )
 
-from udfs.features.common import Event, KeyClock, offer
+from udfs.features.common import Event, tick_of
 from udfs.features.families import BY_JOB
+from udfs.features.v2 import runtime
+from udfs.features.v2.driver import ENGINES
+from udfs.features.v2.migrate import MIGRATE
+from udfs.features.v2.runtime import sort_key
 from udfs.flink import metrics, types
 from udfs.flink.partition_clock import PartitionClock, owned_partitions
 from udfs.serde.inputs import DeadLetter, RawRecord, dead_letter
 from udfs.serde.jobcodecs import JobCodecs, JobSchemas
 
-# State names: renaming one breaks restoring savepoints.
+# State names: renaming one breaks restoring savepoints (docs/architecture.md, "State").
+BODY_STATE = "v2-body"  # a user's body / a game's core (udfs.features.v2 encoding)
+TICK_STATE = "v2-last-tick"  # the key's last evaluated tick
+WAITING_STATE = "v2-waiting"  # accepted events not yet applied, as builtins (pack_event)
+TILES_STATE = "v2-tiles"  # a game's interaction tiles: tick -> tile
+SEEN_STATE = "dedup-ids"  # kind|event_id|revision -> event time, 24 h (both layouts)
+# Release 2's layout (pickled classes), read only to convert a key on first access.
 CLOCK_STATE = "key-clock"
 FEATURE_STATE = "feature-state"
-SEEN_STATE = "dedup-ids"
 PENDING_STATE = "pending-events"
+V2_FAMILY = {"user-features": "user", "game-features": "game"}
 
 
 def subtask(ctx: RuntimeContext) -> tuple[int, int]:
@@ -181,16 +190,15 @@ class SeenIds(MutableMapping[str, int]):
 
 @dataclass(slots=True)
 class Cached:
-    """One key's state as last read from or written to Flink. `pending` is the key's
-    waiting events (None: not read yet); `applied` counts the events the PENDING_STATE list
-    still holds although a tick has applied them (see `live`); `feature` is read when
-    first needed."""
+    """One key's state as last read from or written to Flink: the v2 state (None: the key
+    has none yet), its waiting events in application order, how many events the
+    WAITING_STATE list still holds although a tick has applied them (see `live`), and the
+    ticks of a game's tiles in TILES_STATE."""
 
-    clock: KeyClock | None
-    pending: list[Event] | None = None
+    state: Any
+    pending: list[Event] = field(default_factory=list)
     applied: int = 0
-    feature: Any = None
-    feature_read: bool = False
+    tiles: list[int] = field(default_factory=list)
 
 
 class StateCache:
@@ -198,10 +206,9 @@ class StateCache:
 
     Flink's state stays the only copy that counts: every change is written through at
     once, so checkpoints and savepoints see everything, and a restarted or rescaled task
-    starts with an empty cache (open()). What it saves is the JNI call and the unpickling
-    of every read: a key's event tick, and its window exits shortly after, find the state
-    of its last write. The Python objects cost several times the pickled bytes: size it
-    to the active keys of a subtask, not to all of them.
+    starts with an empty cache (open()). What it saves is the JNI calls and the decoding
+    of every read. The Python objects cost several times the encoded bytes: size it to the
+    active keys of a subtask, not to all of them.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -230,14 +237,31 @@ class StateCache:
         self.entries.pop(key, None)
 
 
-class Features(KeyedProcessFunction):  # type: ignore[misc]
-    """Per-key feature state machine with event-time timers at its due ticks.
+def pack_event(ev: Event) -> tuple[Any, ...]:
+    """A waiting event as builtins (WAITING_STATE): no class or module name in the bytes."""
+    raw = ev.source
+    source = None
+    if raw is not None:
+        source = (raw.topic, raw.partition, raw.offset, raw.timestamp, raw.key, raw.value)
+    return (ev.time, ev.topic, ev.partition, ev.offset, ev.kind, dict(ev.record), source)
 
-    State is split so an arrival touches only what deciding LATE / DUPLICATE needs: the
-    key's clock (a small blob) and its dedup ids (a MapState); the feature state proper
-    (windows, plays, viewers, ...) is read and written once per evaluated tick, and the
-    waiting events (a ListState) only when a tick takes some of them. Reads go through a
-    StateCache of `cache_keys` keys (0: none).
+
+def unpack_event(item: tuple[Any, ...]) -> Event:
+    time_, topic, partition, offset, kind, record, source = item
+    raw = None if source is None else RawRecord(*source)
+    return Event(time_, topic, partition, offset, kind, record, raw)
+
+
+class Features(KeyedProcessFunction):  # type: ignore[misc]
+    """Per-key feature state machine (udfs.features.v2) with one event-time timer per due tick.
+
+    An arrival reads only what deciding LATE / DUPLICATE needs (the key's state, usually
+    cached, and one dedup id in a MapState) and appends the event to the key's waiting
+    list; an evaluated tick writes the key's last tick (a long), its body when an event
+    was applied, a game's core and the tick's tile. Keys still in release-2's layout
+    (pickled KeyClock / UserState / GameState) are converted on first access
+    (udfs.features.v2.migrate) and their old state cleared. Reads go through a StateCache of
+    `cache_keys` keys (0: none).
     """
 
     def __init__(self, job: str, schemas: JobSchemas, tick_ms: int, cache_keys: int = 0) -> None:
@@ -245,120 +269,136 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.cache_keys = cache_keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.machine = BY_JOB[self.job].machine
-        self.clock_state = runtime_context.get_state(
-            ValueStateDescriptor(CLOCK_STATE, types.PICKLED_STATE)
-        )
-        self.feature_state = runtime_context.get_state(
-            ValueStateDescriptor(FEATURE_STATE, types.PICKLED_STATE)
-        )
-        self.pending = runtime_context.get_list_state(
-            ListStateDescriptor(PENDING_STATE, types.PICKLED_STATE)
+        family = V2_FAMILY[self.job]
+        self.family, self.tiled = ENGINES[family][0], family == "game"
+        self.migrate = MIGRATE[family]
+        ctx = runtime_context
+        self.body = ctx.get_state(ValueStateDescriptor(BODY_STATE, types.PICKLED_STATE))
+        self.last_tick = ctx.get_state(ValueStateDescriptor(TICK_STATE, Types.LONG()))
+        self.waiting = ctx.get_list_state(ListStateDescriptor(WAITING_STATE, types.PICKLED_STATE))
+        self.tiles = ctx.get_map_state(
+            MapStateDescriptor(TILES_STATE, Types.LONG(), types.PICKLED_STATE)
         )
         self.seen = SeenIds(
-            runtime_context.get_map_state(
-                MapStateDescriptor(SEEN_STATE, Types.STRING(), Types.LONG())
-            )
+            ctx.get_map_state(MapStateDescriptor(SEEN_STATE, Types.STRING(), Types.LONG()))
+        )
+        # Release 2's layout, read once per key to convert it.
+        self.old_clock = ctx.get_state(ValueStateDescriptor(CLOCK_STATE, types.PICKLED_STATE))
+        self.old_feature = ctx.get_state(ValueStateDescriptor(FEATURE_STATE, types.PICKLED_STATE))
+        self.old_pending = ctx.get_list_state(
+            ListStateDescriptor(PENDING_STATE, types.PICKLED_STATE)
         )
         self.codecs = connect(self.job, self.schemas, runtime_context)
         # Always empty at (re)start: after a restore, only Flink's state is true.
         self.cache = StateCache(self.cache_keys)
         self.metrics = metrics.OperatorMetrics(runtime_context)
 
-    def _entry(self, key: str) -> Cached:
+    # --- reading a key ------------------------------------------------------------------
+
+    def _entry(self, key: str, ctx: Any) -> Cached:
         entry = self.cache.get(key)
         if entry is None:
-            entry = Cached(self.clock_state.value())
+            entry = self._load(key, ctx)
             self.cache.put(key, entry)
         return entry
 
-    def _store_clock(self, entry: Cached, clock: KeyClock) -> None:
-        _detach(clock)
-        self.clock_state.update(clock)
-        entry.clock = clock
+    def _load(self, key: str, ctx: Any) -> Cached:
+        body = self.body.value()
+        if body is None and self.old_clock.value() is not None:
+            return self._convert(key, ctx)
+        last = self.last_tick.value()
+        stored = [unpack_event(i) for i in self.waiting.get() or ()]
+        pending = sorted(live(stored, last), key=sort_key)
+        entry = Cached(None, pending, len(stored) - len(pending))
+        if body is None:  # a new key: at most waiting events so far
+            entry.state = self.family.new_state(key) if pending else None
+            return entry
+        if self.tiled:
+            entry.tiles = sorted(int(t) for t in self.tiles.keys())  # noqa: SIM118
+            tiles = [self.tiles.get(t) for t in entry.tiles]
+            entry.state = self.family.decode(key, body, last, tiles)
+        else:
+            entry.state = self.family.decode(key, body, last)
+        return entry
+
+    def _convert(self, key: str, ctx: Any) -> Cached:
+        """A key in release 2's layout: into v2, written at once, the old state cleared."""
+        clock = self.old_clock.value()
+        feature = self.old_feature.value()
+        stored = _unpack(self.old_pending.get())
+        m = self.migrate(key, clock, feature, stored, self.tick_ms)
+        entry = Cached(m.state, m.pending, 0, sorted(m.tiles))
+        self._write(entry, m.state)
+        self.waiting.update([pack_event(e) for e in m.pending])
+        for t, tile in m.tiles.items():
+            self.tiles.put(t, tile)
+        self.old_clock.clear()
+        self.old_feature.clear()
+        self.old_pending.clear()
+        if m.due is not None:
+            ctx.timer_service().register_event_time_timer(m.due)
+        return entry
+
+    def _write(self, entry: Cached, state: Any) -> None:
+        body = self.family.encode(state)
+        if body is not None:
+            self.body.update(body)
+        if state.last_tick is not None:
+            self.last_tick.update(state.last_tick)
+
+    # --- arrivals and ticks -------------------------------------------------------------
 
     def process_element(self, row: Row, ctx: KeyedProcessFunction.Context) -> Any:
         started = time.perf_counter_ns()
         ev: Event = row[2]
-        entry = self._entry(row[0])
-        clock = entry.clock or KeyClock()
-        clock.seen = self.seen
+        key = row[0]
+        entry = self._entry(key, ctx)
         watermark = ctx.timer_service().current_watermark()
         now = _now()
         if watermark > MIN_WATERMARK and self.metrics.due(metrics.EVENT_TIME_LAG, now):
             self.metrics.gauge(metrics.EVENT_TIME_LAG, now - watermark)
-        rejected, ticks = offer(clock, ev, watermark, self.tick_ms)
+        rejected = runtime.check(entry.state, ev, watermark, self.seen)
         if rejected is not None:
-            _detach(clock)
             self.metrics.timed(started)
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
             return
         self.metrics.count(metrics.ACCEPTED, ev.topic)
-        # Append only: while the watermark waits, a hot key's buffer may grow large.
-        self.pending.add(ev)
-        if entry.pending is not None:
-            # Kept in application order, so a tick need not sort a hot key's whole buffer.
-            bisect.insort(entry.pending, ev, key=_sort_key)
-        if ticks or entry.clock is None:
-            self._store_clock(entry, clock)
-        else:
-            # Its tick was already on the agenda: the clock did not change (the event went
-            # to the ListState, its id to the MapState), so a hot key skips the rewrite.
-            _detach(clock)
-        for t in ticks:
-            ctx.timer_service().register_event_time_timer(t)
+        if entry.state is None:
+            entry.state = self.family.new_state(key)
+        before = entry.pending[-1].time if entry.pending else None
+        tick = runtime.admit(ev, entry.pending, self.seen, self.tick_ms)
+        self.waiting.add(pack_event(ev))  # append only: a hot key's buffer may be long
+        if before is None or tick_of(before, self.tick_ms) != tick:
+            # (A timer set twice for the same key and tick is one timer.)
+            ctx.timer_service().register_event_time_timer(tick)
         self.metrics.timed(started)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Any:
         started = time.perf_counter_ns()
         key = ctx.get_current_key()
-        entry = self._entry(key)
-        clock = entry.clock
-        if clock is None or not clock.scheduled(timestamp):
-            return  # stale (a later event moved the cleanup): skip loading the key's state
-        if entry.pending is None:
-            stored = _unpack(self.pending.get())
-            entry.pending = sorted(live(stored, clock.last_tick), key=_sort_key)
-            entry.applied = len(stored) - len(entry.pending)
+        entry = self._entry(key, ctx)
+        if entry.state is None:
+            return
         waiting = len(entry.pending)
-        clock.pending = list(entry.pending)
-        clock.seen = self.seen
-        if not entry.feature_read:
-            entry.feature, entry.feature_read = self.feature_state.value(), True
-        state = entry.feature or self.machine.new_state(key)
-        state.clock = clock
-        step = self.machine.on_tick(state, timestamp, self.tick_ms)
+        step = runtime.on_tick(
+            self.family, entry.state, timestamp, self.tick_ms, entry.pending, self.seen
+        )
+        if not step.changed:
+            return  # stale: a later change moved what was due
         if step.state is None:
-            self.clock_state.clear()
-            self.feature_state.clear()
-            self.seen.state.clear()
-            self.pending.clear()
+            self._clear()
             self.cache.drop(key)
         else:
-            remaining = step.state.clock.pending
-            # A tick only ever takes events, the earliest ones, all <= the tick: what it took
-            # may stay in the list (`live` skips it) until the list holds more applied events
-            # than waiting ones. Rewriting what still waits on every tick cost a hot game
-            # key its whole buffer per tick, and in a backlog (one input read ahead of the
-            # other, the watermark held by the slower) that buffer holds minutes of events.
-            entry.applied += waiting - len(remaining)
-            if not remaining:
-                if entry.applied or waiting:
-                    self.pending.clear()
-                entry.applied = 0
-            elif entry.applied > len(remaining):
-                self.pending.update([tuple(remaining)])
-                entry.applied = 0
-            # Already a list of its own (clock.pending was a copy; `due` slices it): the
-            # next arrival inserts into it, the next tick copies it again.
-            entry.pending = remaining
-            self._store_clock(entry, step.state.clock)
-            if step.state.clock.closed_at is not None:
-                self.feature_state.clear()  # a closed game keeps only its clock
-                entry.feature = None
-            elif step.changed or entry.feature is None:
-                entry.feature = replace(step.state, clock=KeyClock())
-                self.feature_state.update(entry.feature)
+            if step.state is not entry.state:  # a new life: cleared with events waiting, or closed
+                entry.state = step.state
+                self.body.clear()
+                for t in entry.tiles:
+                    self.tiles.remove(t)
+                entry.tiles = []
+            self._write(entry, step.state)
+            if self.tiled:
+                self._tiles(entry, step.state, timestamp)
+            self._waiting(entry, waiting)
             for t in step.timers:
                 ctx.timer_service().register_event_time_timer(t)
         now = _now()
@@ -379,36 +419,57 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         for ev, rejected in step.rejected:
             yield types.DEAD_LETTERS, self._dead(ev, rejected.reason, rejected.error)
 
+    def _tiles(self, entry: Cached, state: Any, tick: int) -> None:
+        tile = self.family.take_tile(state)
+        if tile is not None:
+            self.tiles.put(tick, tile)
+            entry.tiles.append(tick)
+        if state.last_tick is not None:
+            n = 0
+            while n < len(entry.tiles) and self.family.tile_expired(entry.tiles[n], tick):
+                self.tiles.remove(entry.tiles[n])
+                n += 1
+            del entry.tiles[:n]
+
+    def _waiting(self, entry: Cached, before: int) -> None:
+        """A tick takes the earliest waiting events: what it took may stay in the list
+        (`live` skips it on a read) until the list holds more applied events than waiting
+        ones; rewriting what still waits on every tick would cost a hot key its buffer."""
+        remaining = len(entry.pending)
+        entry.applied += before - remaining
+        if not remaining:
+            if entry.applied or before:
+                self.waiting.clear()
+            entry.applied = 0
+        elif entry.applied > remaining:
+            self.waiting.update([pack_event(e) for e in entry.pending])
+            entry.applied = 0
+
+    def _clear(self) -> None:
+        self.body.clear()
+        self.last_tick.clear()
+        self.waiting.clear()
+        self.tiles.clear()
+        self.seen.state.clear()
+
     def _dead(self, ev: Event, reason: str, error: str) -> Row:
         self.metrics.count(metrics.DEAD_LETTERS, ev.topic, reason)
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
 
 
-def _sort_key(ev: Event) -> tuple[int, str, int, int]:
-    return ev.sort_key
-
-
-def _detach(clock: KeyClock) -> None:
-    """The clock as it is stored and cached: its dedup ids live in the MapState and its
-    waiting events in the ListState, not in the pickled clock."""
-    clock.seen, clock.pending = {}, []
-
-
 def live(stored: list[Event], last_tick: int | None) -> list[Event]:
-    """The events of a PENDING_STATE list still waiting: a tick T applies every waiting
-    event <= T and becomes the key's last tick, and an event is only accepted after it if
-    it is later than that (the lateness rule), so what is <= the last tick was applied."""
+    """The events of a waiting list still waiting: a tick T applies every waiting event
+    <= T and becomes the key's last tick, and an event is only accepted after it if it is
+    later than that (the lateness rule), so what is <= the last tick was applied."""
     if last_tick is None:
         return stored
     return [e for e in stored if e.time > last_tick]
 
 
 def _unpack(items: Iterable[Event | tuple[Event, ...]] | None) -> list[Event]:
-    """The waiting events of a PENDING_STATE list: arrivals append one Event each; a tick
-    that takes some rewrites the rest as one tuple, pickled in one go (a hot key's buffer
-    is rewritten every tick: one pickle call and one JNI element instead of hundreds).
-    Release 1 wrote Events only; it cannot read the tuples (see docs/savepoints.md)."""
+    """Release 2's PENDING_STATE list: arrivals appended one Event each; a tick that took
+    some rewrote the rest as one tuple. Release 1 wrote Events only."""
     out: list[Event] = []
     for item in items or ():
         if isinstance(item, tuple):

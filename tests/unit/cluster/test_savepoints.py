@@ -27,10 +27,22 @@ from flink_jobs.cluster.savepoints import (
     compare,
 )
 from flink_jobs.pipeline import python_first_on_path, uid
-from udfs.flink.functions import CLOCK_STATE, FEATURE_STATE, PENDING_STATE, SEEN_STATE
+from udfs.flink.functions import (
+    BODY_STATE,
+    CLOCK_STATE,
+    FEATURE_STATE,
+    PENDING_STATE,
+    SEEN_STATE,
+    TICK_STATE,
+    TILES_STATE,
+    WAITING_STATE,
+)
 
 FEATURES_UID = uid("user-features", "features")
+# Release 2's layout (what these synthetic savepoints hold) and what this build declares.
 FEATURES = {CLOCK_STATE: "VALUE", FEATURE_STATE: "VALUE", PENDING_STATE: "LIST", SEEN_STATE: "MAP"}
+V2 = {BODY_STATE: "VALUE", TICK_STATE: "VALUE", WAITING_STATE: "LIST", TILES_STATE: "MAP"}
+DECLARED = {**FEATURES, **V2}
 
 # --- compare(), on hand-made values ------------------------------------------------------
 
@@ -178,13 +190,22 @@ def test_build_json_round_trip() -> None:
     assert Build.from_json(build.to_json()) == build
 
 
-def test_the_features_function_declares_the_four_state_names() -> None:
-    """Recorded from udfs.flink.functions.Features.open itself, not restated."""
+def test_the_features_function_declares_v2_state_and_release_2_state() -> None:
+    """Recorded from udfs.flink.functions.Features.open itself, not restated: the v2 layout,
+    and release 2's, which it reads to convert a key."""
     declared = savepoints.tipoff_keyed_state(["user-features", "game-features"])
     assert declared == {
-        uid("user-features", "features"): FEATURES,
-        uid("game-features", "features"): FEATURES,
+        uid("user-features", "features"): DECLARED,
+        uid("game-features", "features"): DECLARED,
     }
+
+
+def test_a_release_2_layout_is_named_with_how_it_is_carried_over() -> None:
+    build = _build(_b_features(keyed_states=dict(DECLARED)), _b_source())
+    report = compare(_savepoint(_sp_features(), _sp_source()), build, compatibility=False)
+    notes = [line.text for line in report.lines if line.level == "NOTE"]
+    assert any("release 2's layout" in n and "converts each key" in n for n in notes), notes
+    assert report.exit_code() == 0
 
 
 # --- real savepoints of a small job on a MiniCluster -------------------------------------
