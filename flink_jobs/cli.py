@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a simulated live-sports feed to the input topics",
         description="Concurrent games across leagues plus fans' interactions, deterministic "
         "for a seed. --rate N: live mode, event_time = wall clock, N events/s. --rate 0: as "
-        "fast as possible, the timeline laid in the past so it ends when the run starts.",
+        "fast as possible, the timeline laid in the past so it ends when the run starts. Each "
+        "record's Kafka timestamp is its event_time. Live mode prints the send rate achieved "
+        "and warns when it falls behind.",
     )
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--rate", type=float, default=0.0, help="events/s; 0 = as fast as possible")
@@ -108,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every record with version 1 (release 1) or 2 (current, the default) of "
         "its schema, or mixed: each at the version its producer writes (old apps and some "
         "games' feeds still write version 1)",
+    )
+    sim.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="producer processes (1). Each sends the records of whole partitions, so every "
+        "partition gets the same records in the same order as with one; at most the input "
+        "topics' partition count. Use more when live mode warns that it fell behind",
     )
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     _stack_options(sim)

@@ -9,6 +9,8 @@ later events move the watermark, which stops with the input).
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import subprocess
 import sys
@@ -92,6 +94,19 @@ def latencies(seen: Sequence[tuple[int, int]], first_tick_ms: int, last_tick_ms:
     )
 
 
+# Live events/s one simulator process holds with room to spare beside a busy cluster on
+# the 2-core machine kind (docs/simulator.md, "Send rates": one process sends about 30,000/s
+# on a free core; every process also generates the whole feed).
+LIVE_RATE_PER_PROCESS = 8_000
+
+
+def processes_for(rate: float, partitions: int) -> int:
+    """Producer processes for a live feed at `rate`: enough to hold it, at most one per
+    partition (each sends whole partitions) and per CPU."""
+    want = max(1, math.ceil(rate / LIVE_RATE_PER_PROCESS))
+    return max(1, min(want, partitions, os.cpu_count() or 1))
+
+
 @dataclass(frozen=True)
 class LiveFeed:
     sent: int
@@ -99,12 +114,30 @@ class LiveFeed:
     start_ms: int
     end_ms: int
     output: str
+    processes: int = 1
+    # What the simulator reports of its timeline (records/s): the rate the schedule asked
+    # and the rate it actually kept, and its largest delay behind the schedule.
+    scheduled_rate: float = 0.0
+    achieved_rate: float = 0.0
+    max_lag_s: float = 0.0
+    warning: str = ""
+
+    @property
+    def behind(self) -> bool:
+        return bool(self.warning)
 
 
 def simulate_live(
-    env: Mapping[str, str], rate: float, duration_s: float, users: int, games: int, seed: int
+    env: Mapping[str, str],
+    rate: float,
+    duration_s: float,
+    users: int,
+    games: int,
+    seed: int,
+    processes: int = 1,
 ) -> LiveFeed:
-    """`tipoff simulate --rate R --duration D` in a subprocess (its own GIL and CPU)."""
+    """`tipoff simulate --rate R --duration D --processes P` in a subprocess (its own GILs
+    and CPU)."""
     cmd = [
         sys.executable,
         "-m",
@@ -124,6 +157,8 @@ def simulate_live(
         # and are dead-lettered anyway (duplicates and <= 1.5 s disorder stay).
         "--late-share",
         "0",
+        "--processes",
+        str(processes),
         "--quiet",
     ]
     start = int(time.time() * 1000)
@@ -135,4 +170,22 @@ def simulate_live(
         raise RuntimeError(f"live simulator failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     found = re.search(r"sent (\d+) records in ([\d.]+)s", proc.stdout)
     sent, seconds = (int(found[1]), float(found[2])) if found else (0, (end - start) / 1000)
-    return LiveFeed(sent, seconds, start, end, proc.stdout)
+    live = re.search(
+        r"live: achieved ([\d.]+)/s of ([\d.]+)/s scheduled.*max send lag ([\d.]+)s",
+        proc.stdout,
+    )
+    if live is None:
+        raise RuntimeError(f"live simulator printed no achieved rate: {proc.stdout[-2000:]}")
+    warning = next((ln for ln in proc.stderr.splitlines() if ln.startswith("WARNING:")), "")
+    return LiveFeed(
+        sent,
+        seconds,
+        start,
+        end,
+        proc.stdout,
+        processes,
+        scheduled_rate=float(live[2]),
+        achieved_rate=float(live[1]),
+        max_lag_s=float(live[3]),
+        warning=warning,
+    )

@@ -90,7 +90,11 @@ def render_table(r: Mapping[str, Any]) -> list[str]:
             if not m:
                 lines.append(f"  {mode:<78} skipped")
                 continue
-            label = f"{mode} (sent {_num(m.get('sent_rate'))}/s)"
+            label = (
+                f"{mode} (sent {_num(m.get('sent_rate'))}/s of "
+                f"{_num(m.get('scheduled_rate', fr.get('rate')))}/s"
+                f"{', SENDER BEHIND' if m.get('sender_behind') else ''})"
+            )
             lines.append(
                 f"  {label:<78} "
                 f"{_num(m.get('p50_ms'))} {_num(m.get('p95_ms')):>7} {_num(m.get('p99_ms')):>7} "

@@ -458,9 +458,10 @@ def run_freshness(
         )
         consumer.start()
         try:
+            processes = freshness.processes_for(rate, opts.partitions)
             log(
                 f"bench: freshness {guarantee}: simulator live at {rate:,.0f} events/s for "
-                f"{opts.freshness_duration_s:.0f}s"
+                f"{opts.freshness_duration_s:.0f}s ({processes} producer processes)"
             )
             feed = freshness.simulate_live(
                 {**env, **bs.topics.env()},
@@ -469,7 +470,10 @@ def run_freshness(
                 opts.users,
                 opts.games,
                 opts.seed,
+                processes,
             )
+            if feed.behind:
+                log(f"bench: freshness {guarantee}: {feed.warning}")
             # the last ticks of the steady part need the watermark, then a commit
             time.sleep((opts.tick_ms + opts.out_of_orderness_ms) / 1000 + 2)
             if guarantee == EXACTLY_ONCE:
@@ -494,7 +498,13 @@ def run_freshness(
         out[guarantee] = {
             **asdict(lat),
             "sent": feed.sent,
-            "sent_rate": feed.sent / opts.freshness_duration_s,
+            # Records/s the simulator kept over its timeline (the rate actually sent) and
+            # the rate its schedule asked (`rate` events/s plus duplicates).
+            "sent_rate": feed.achieved_rate,
+            "scheduled_rate": feed.scheduled_rate,
+            "sender_behind": feed.behind,
+            "sender_max_lag_s": feed.max_lag_s,
+            "sender_processes": feed.processes,
             "sender_seconds": feed.seconds,  # includes duplicates sent up to 10 s after
             "target_p99_ms": target,
             "job_id": job_id,

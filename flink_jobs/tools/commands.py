@@ -146,12 +146,23 @@ def simulate_cmd(a: argparse.Namespace, s: Settings) -> int:
     err(
         f"simulate: {cfg.total_events:,} events over {cfg.duration_ms / 1000:,.0f}s of event "
         f"time, {mode}, seed {cfg.seed}, schema version {a.schema_version}"
+        + (f", {a.processes} producer processes" if a.processes > 1 else "")
     )
     report = simulate.run(
-        s, cfg, live=a.rate > 0, log=err, progress=not a.quiet, schema_version=a.schema_version
+        s,
+        cfg,
+        live=a.rate > 0,
+        log=err,
+        progress=not a.quiet,
+        schema_version=a.schema_version,
+        processes=a.processes,
+        target_rate=a.rate,
     )
     for line in report.lines():
         print(line)
+    warning = report.warning()
+    if warning:
+        err(warning)
     return 1 if report.failed else 0
 
 

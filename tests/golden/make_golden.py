@@ -37,7 +37,7 @@ from flink_jobs.settings import Settings, StackSettings  # noqa: E402
 from flink_jobs.stack.processes import free_port  # noqa: E402
 from flink_jobs.stack.services import LocalStack  # noqa: E402
 from flink_jobs.tools import schemas, simulate  # noqa: E402
-from golden.plan import PARTITIONS, PREFIX, plan  # noqa: E402
+from golden.plan import PARTITIONS, PREFIX, keep_forever, plan  # noqa: E402
 from udfs.serde import avsc  # noqa: E402
 
 JOBS = ("user-features", "game-features")
@@ -78,6 +78,9 @@ def main(tag: str) -> None:
         # Every release up to this one, oldest first: each adds its versions to the subjects.
         for shipped in avsc.releases()[: int(tag.split("-")[1])]:
             schemas.register(s, PARTITIONS, shipped, log=print)
+        keep_forever(
+            s.endpoints.bootstrap_servers, [s.topics.game_events, s.topics.user_interactions]
+        )
         cfg, first, _ = plan()
         simulate.run(s, cfg, live=False, log=print, progress=False, schema_version="1", only=first)
         env = {

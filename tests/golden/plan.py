@@ -19,3 +19,31 @@ def plan() -> tuple[SimConfig, slice, slice]:
     cfg = simulate.plan(cfg, 0, END_MS, 1_200, EVENTS)
     half = EVENTS // 2
     return cfg, slice(0, half), slice(half, None)
+
+
+def keep_forever(bootstrap: str, topics: list[str]) -> None:
+    """retention.ms=-1 on the golden input topics: the simulator stamps records with their
+    event time, and this input's ends on END_MS, which a topic's default 7-day retention
+    deletes as soon as it is written (the simulator refuses such a timeline)."""
+    from confluent_kafka.admin import (
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ResourceType,
+    )
+
+    from flink_jobs.stack.health import admin
+
+    resources = [
+        ConfigResource(
+            ResourceType.TOPIC,
+            t,
+            incremental_configs=[
+                ConfigEntry("retention.ms", "-1", incremental_operation=AlterConfigOpType.SET)
+            ],
+        )
+        for t in topics
+    ]
+    client = admin(bootstrap)  # held until the futures resolve
+    for fut in client.incremental_alter_configs(resources).values():
+        fut.result()

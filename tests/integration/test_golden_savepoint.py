@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from e2e import ClusterJob, Prior, check_jobs, tipoff, wait_consumed
-from golden.plan import PARTITIONS, PREFIX, plan
+from golden.plan import PARTITIONS, PREFIX, keep_forever, plan
 from kafka_io import Values
 from realstack import RealStack
 
@@ -49,6 +49,7 @@ def test_release_savepoints_restore_and_carry_on_exactly(
     env = {**real_stack.env, **s.topics.env()}
     _fresh_topics(s.endpoints.bootstrap_servers, s.topics.all())
     schemas.register(s, PARTITIONS, None, log=print)
+    keep_forever(s.endpoints.bootstrap_servers, [s.topics.game_events, s.topics.user_interactions])
     cfg, first, second = plan()
     # The input the release read before its savepoints: the same records at the same offsets.
     simulate.run(s, cfg, live=False, log=print, progress=False, schema_version="1", only=first)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +342,32 @@ def test_write_keeps_the_json_and_draws_the_chart(tmp_path: Path) -> None:
     if has_mpl:
         assert png is not None and png.stat().st_size > 10_000
         assert loaded["chart"] == png.name
+
+
+def test_table_shows_the_rate_sent_beside_the_scheduled_one() -> None:
+    """The freshness rows say what the simulator actually sent against what its schedule
+    asked, and flag a sender that fell behind."""
+    r = sample_result()
+    fr = r["freshness"]
+    fr["at-least-once"] = {**fr["at-least-once"], "sent_rate": 9_990.0, "scheduled_rate": 10_050}
+    fr["exactly-once"] = {
+        **fr["exactly-once"],
+        "sent_rate": 7_100.0,
+        "scheduled_rate": 10_050,
+        "sender_behind": True,
+    }
+    text = "\n".join(report.render_table(r))
+    assert "at-least-once (sent 9,990/s of 10,050/s)" in text
+    assert "exactly-once (sent 7,100/s of 10,050/s, SENDER BEHIND)" in text
+
+
+def test_live_feed_processes_hold_the_rate_within_partitions_and_cpus() -> None:
+    from flink_jobs.bench import freshness
+
+    per = freshness.LIVE_RATE_PER_PROCESS
+    cpus = os.cpu_count() or 1
+    assert freshness.processes_for(700, 4) == 1
+    assert freshness.processes_for(per, 4) == 1
+    assert freshness.processes_for(per + 1, 4) == min(2, cpus)
+    assert freshness.processes_for(100 * per, 4) == min(4, cpus)
+    assert freshness.processes_for(100 * per, 1) == 1

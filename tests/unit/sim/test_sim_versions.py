@@ -7,12 +7,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import RegisteredSchema, Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from flink_jobs.cli import build_parser
-from flink_jobs.tools.simulate import SendReport, SimulateError, _count, serializers
+from flink_jobs.tools.simulate import SendReport, SimulateError, _count, encoders
 from udfs.serde import avsc
 from udfs.sim import Emission, SimConfig, Simulation, versions
 from udfs.sim.clients import APP_RELEASES
@@ -196,10 +196,12 @@ class FakeRegistry:
         self.registered = registered
         self.lookups: list[tuple[str, str]] = []
 
-    def lookup_schema(self, subject: str, schema: Schema, **_: Any) -> None:
+    def lookup_schema(self, subject: str, schema: Schema, **_: Any) -> RegisteredSchema:
         self.lookups.append((subject, schema.schema_str))
         if (subject, schema.schema_str) not in self.registered:
             raise SchemaRegistryError(404, 40403, "Schema not found")
+        schema_id = sorted(self.registered).index((subject, schema.schema_str)) + 1
+        return RegisteredSchema(subject, 1, schema_id, None, schema)
 
 
 TOPICS = {"game": "sports.game_events", "interaction": "sports.user_interactions"}
@@ -217,12 +219,17 @@ def _registered(*wanted: int) -> set[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("mode", "expected"), [("1", {1}), ("2", {2}), ("mixed", {1, 2})], ids=["v1", "v2", "mixed"]
 )
-def test_serializers_per_version_each_looked_up(mode: str, expected: set[int]) -> None:
-    """One serializer per topic and version the mode uses, each checked in the registry;
-    version 1 is release 1's schema, version 2 the current file."""
+def test_encoders_per_version_each_looked_up(mode: str, expected: set[int]) -> None:
+    """One encoder spec per topic and version the mode uses, each looked up in the registry
+    once, with the id the registry holds; version 1 is release 1's schema, version 2 the
+    current file."""
     reg = FakeRegistry(_registered(1, 2))
-    ser = serializers(reg, TOPICS, SCHEMA_OF, mode)  # type: ignore[arg-type]
-    assert set(ser) == {(kind, n) for kind in TOPICS for n in expected}
+    specs = encoders(reg, TOPICS, SCHEMA_OF, mode)  # type: ignore[arg-type]
+    assert set(specs) == {(kind, n) for kind in TOPICS for n in expected}
+    for (kind, n), (text, schema_id) in specs.items():
+        held = (f"{TOPICS[kind]}-value", avsc.canonical(avsc.history(SCHEMA[kind])[n - 1]))
+        assert text == held[1]
+        assert schema_id == sorted(reg.registered).index(held) + 1
     assert set(reg.lookups) == {
         (f"{topic}-value", avsc.canonical(avsc.history(rel)[n - 1]))
         for topic, rel in SCHEMA_OF.items()
@@ -237,4 +244,4 @@ def test_missing_version_1_says_to_register(mode: str) -> None:
     """A registry holding only the current versions: the run stops before sending anything
     and tells the user to run `tipoff schemas register`."""
     with pytest.raises(SimulateError, match=r"version 1 of .* not registered.*schemas register"):
-        serializers(FakeRegistry(_registered(2)), TOPICS, SCHEMA_OF, mode)  # type: ignore[arg-type]
+        encoders(FakeRegistry(_registered(2)), TOPICS, SCHEMA_OF, mode)  # type: ignore[arg-type]
