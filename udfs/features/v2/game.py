@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import sys
 from array import array
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -27,7 +27,7 @@ from udfs.features.game import (
     SCORING_WINDOW,
     WITHOUT_GAME_END,
 )
-from udfs.features.v2 import codec
+from udfs.features.v2 import codec, runtime
 
 VIEWER_HISTORY = 10 * MINUTE  # viewers_5m and the 5 min before it, for viewer_trend
 NAME = "game"
@@ -120,9 +120,18 @@ def apply(s: GameState, ev: Event) -> None:
     if play is not None and rev <= play.revision:
         return
     anchor = ev.time if play is None else play.anchor
-    s.plays[eid] = Play(
-        seq,
-        rev,
+    s.plays[eid] = play_of(r, seq, rev, anchor)
+    s.plays_blob = None
+    if r["event_type"] == "SCORE" and (anchor, eid) not in s.scoring:
+        bisect.insort(s.scoring, (anchor, eid))
+    s.lead_changes, s.ties = lead_changes_and_ties(s.plays.values())
+
+
+def play_of(r: Mapping[str, Any], sequence: int, revision: int, anchor: int) -> Play:
+    """What a play keeps of game event record `r` (its latest revision)."""
+    return Play(
+        sequence,
+        revision,
         anchor,
         r["event_type"],
         int(r["points"]),
@@ -132,10 +141,6 @@ def apply(s: GameState, ev: Event) -> None:
         int(r["home_score"]),
         int(r["away_score"]),
     )
-    s.plays_blob = None
-    if r["event_type"] == "SCORE" and (anchor, eid) not in s.scoring:
-        bisect.insort(s.scoring, (anchor, eid))
-    s.lead_changes, s.ties = lead_changes_and_ties(s.plays.values())
 
 
 def lead_changes_and_ties(plays: Iterable[Play]) -> tuple[int, int]:
@@ -156,14 +161,6 @@ def lead_changes_and_ties(plays: Iterable[Play]) -> tuple[int, int]:
     return changes, ties
 
 
-def _less(counts: dict[str, int], user: str) -> None:
-    n = counts[user] - 1
-    if n:
-        counts[user] = n
-    else:
-        del counts[user]
-
-
 def advance(s: GameState, tick: int) -> None:
     """Move every window to (tick - w, tick], retracting what left it."""
     times, users, n = s.times, s.users, len(s.times)
@@ -177,14 +174,14 @@ def advance(s: GameState, tick: int) -> None:
     in5, in10 = s.in_5m, s.in_10m
     while i < n and times[i] <= cut:
         u = users[i]
-        _less(in5, u)
+        runtime.decrement(in5, u)
         in10[u] = in10.get(u, 0) + 1
         i += 1
     s.p5m = i
     i = s.p10m
     cut = tick - VIEWER_HISTORY
     while i < n and times[i] <= cut:
-        _less(in10, users[i])
+        runtime.decrement(in10, users[i])
         i += 1
     s.p10m = i
     if i >= _TRIM_AT and 2 * i >= n:

@@ -86,18 +86,7 @@ def migrate_game(
     if feature is not None and clock.closed_at is None:
         for eid, p in feature.plays.items():
             r = p.record
-            s.plays[eid] = game.Play(
-                p.sequence,
-                p.revision,
-                p.anchor,
-                r["event_type"],
-                int(r["points"]),
-                r.get("team_id"),
-                r.get("home_team_id"),
-                r.get("away_team_id"),
-                int(r["home_score"]),
-                int(r["away_score"]),
-            )
+            s.plays[eid] = game.play_of(r, p.sequence, p.revision, p.anchor)
             if r["event_type"] == "SCORE":
                 s.scoring.append((p.anchor, eid))
         s.scoring.sort()

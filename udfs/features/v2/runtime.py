@@ -52,6 +52,15 @@ class Family(Protocol):
     ) -> Step[Any]: ...
 
 
+def decrement(counts: dict[str, int], key: str) -> None:
+    """One less of `key` in a running count; a count that reaches 0 leaves the dict."""
+    n = counts[key] - 1
+    if n:
+        counts[key] = n
+    else:
+        del counts[key]
+
+
 def sort_key(ev: Event) -> tuple[int, str, int, int]:
     return ev.sort_key
 

@@ -24,7 +24,7 @@ from udfs.features.user import (
     SESSION_GAP_MS,
     top_teams,
 )
-from udfs.features.v2 import codec
+from udfs.features.v2 import codec, runtime
 
 NAME = "user"
 VERSION = 1
@@ -118,14 +118,6 @@ def apply(s: UserState, ev: Event) -> None:
     s.affinity[team] = (value * 2.0 ** (-(t - ref) / AFFINITY_HALF_LIFE_MS) + weight, t)
 
 
-def _less(counts: dict[str, int], game: str) -> None:
-    n = counts[game] - 1
-    if n:
-        counts[game] = n
-    else:
-        del counts[game]
-
-
 def advance(s: UserState, tick: int) -> None:
     """Move every window to (tick - w, tick], retracting what left it."""
     times, n = s.times, len(s.times)
@@ -158,7 +150,7 @@ def advance(s: UserState, tick: int) -> None:
             s.alerts_1h -= 1
         g = games[i]
         if g is not None:
-            _less(g1, g)
+            runtime.decrement(g1, g)
         i += 1
     s.p1h = i
     i = s.p24h
