@@ -180,14 +180,7 @@ class KeyClock:
     def prune_seen(self, tick: int) -> None:
         """Forget ids older than 24 h of event time, at most once per hour of ticks: an id
         that old can only come back LATE anyway, so when it is forgotten is invisible."""
-        hour = tick // HOUR
-        if hour == self.pruned_hour:
-            return
-        self.pruned_hour = hour
-        horizon = tick - DEDUP_RETENTION_MS
-        for k, t in list(self.seen.items()):
-            if t <= horizon:
-                del self.seen[k]
+        prune_ids(self, self.seen, tick)
 
     def emit_rule(self, tick: int, tick_ms: int, applied: list[Event], record: Record) -> bool:
         """product.md: emit at T iff an event is in (T - tick, T] or the record changed."""
@@ -196,6 +189,20 @@ class KeyClock:
         self.last_record = record
         self.last_tick = tick
         return fresh or changed
+
+
+def prune_ids(holder: Any, seen: MutableMapping[str, int], tick: int) -> None:
+    """Forget the ids in `seen` older than 24 h of event time, at most once per hour of
+    ticks (`holder.pruned_hour` remembers the last): an id that old can only come back
+    LATE anyway, so when it is forgotten is invisible."""
+    hour = tick // HOUR
+    if hour == holder.pruned_hour:
+        return
+    holder.pruned_hour = hour
+    horizon = tick - DEDUP_RETENTION_MS
+    for k, t in list(seen.items()):
+        if t <= horizon:
+            del seen[k]
 
 
 def offer(

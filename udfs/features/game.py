@@ -7,6 +7,7 @@ Semantics: docs/features.md; the excitement formula is in udfs.features.exciteme
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -136,11 +137,17 @@ def _cleanup_time(state: GameState) -> int:
 
 def lead_changes_and_ties(plays: Any) -> tuple[int, int]:
     """Walk the corrected play sequence from a level score (docs/features.md)."""
+    ordered = sorted(plays, key=lambda p: p.sequence)
+    return walk_scores((int(p.record["home_score"]), int(p.record["away_score"])) for p in ordered)
+
+
+def walk_scores(scores: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    """(lead changes, ties) of a sequence of (home, away) scores, from a level score."""
     changes = ties = 0
     leader_before = 0
     level = True
-    for p in sorted(plays, key=lambda p: p.sequence):
-        diff = int(p.record["home_score"]) - int(p.record["away_score"])
+    for home, away in scores:
+        diff = home - away
         leader = (diff > 0) - (diff < 0)
         if leader != 0:
             if leader_before != 0 and leader != leader_before:

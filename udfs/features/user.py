@@ -123,18 +123,24 @@ def _apply(state: UserState, ev: Event) -> None:
         state.session_start, state.session_events = t, 0
     state.session_events += 1
     state.last_active = t
-    if not team:
-        return
+    if team:
+        apply_team(state.follows, state.affinity, action, team, t)
+
+
+def apply_team(
+    follows: set[str], affinity: dict[str, tuple[float, int]], action: str, team: str, t: int
+) -> None:
+    """An interaction at `t` carrying `team`: follows, and the team's affinity."""
     if action == "FOLLOW_TEAM":
-        state.follows.add(team)
+        follows.add(team)
     elif action == "UNFOLLOW_TEAM":
-        state.follows.discard(team)
+        follows.discard(team)
         # Only interactions strictly after the last unfollow count: start from zero.
-        state.affinity[team] = (0.0, t)
+        affinity[team] = (0.0, t)
         return
     weight = FOLLOW_WEIGHT if action == "FOLLOW_TEAM" else 1.0
-    value, ref = state.affinity.get(team, (0.0, t))
-    state.affinity[team] = (value * _decay(t - ref) + weight, t)
+    value, ref = affinity.get(team, (0.0, t))
+    affinity[team] = (value * _decay(t - ref) + weight, t)
 
 
 def _decay(dt: int) -> float:

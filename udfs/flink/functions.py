@@ -28,9 +28,8 @@ from pyflink.datastream.state import (
 from udfs.features.common import Event, tick_of
 from udfs.features.families import BY_JOB
 from udfs.features.v2 import runtime
-from udfs.features.v2.driver import ENGINES
 from udfs.features.v2.migrate import MIGRATE
-from udfs.features.v2.runtime import sort_key
+from udfs.features.v2.runtime import live, sort_key
 from udfs.flink import metrics, types
 from udfs.flink.partition_clock import PartitionClock, owned_partitions
 from udfs.serde.inputs import DeadLetter, RawRecord, dead_letter
@@ -46,7 +45,6 @@ SEEN_STATE = "dedup-ids"  # kind|event_id|revision -> event time, 24 h (both lay
 CLOCK_STATE = "key-clock"
 FEATURE_STATE = "feature-state"
 PENDING_STATE = "pending-events"
-V2_FAMILY = {"user-features": "user", "game-features": "game"}
 
 
 def subtask(ctx: RuntimeContext) -> tuple[int, int]:
@@ -269,9 +267,9 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.cache_keys = cache_keys
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        family = V2_FAMILY[self.job]
-        self.family, self.tiled = ENGINES[family][0], family == "game"
-        self.migrate = MIGRATE[family]
+        self.family = BY_JOB[self.job].engine
+        self.tiled = hasattr(self.family, "take_tile")  # a game: its interactions in tiles
+        self.migrate = MIGRATE[self.family.NAME]
         ctx = runtime_context
         self.body = ctx.get_state(ValueStateDescriptor(BODY_STATE, types.PICKLED_STATE))
         self.last_tick = ctx.get_state(ValueStateDescriptor(TICK_STATE, Types.LONG()))
@@ -328,7 +326,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         stored = _unpack(self.old_pending.get())
         m = self.migrate(key, clock, feature, stored, self.tick_ms)
         entry = Cached(m.state, m.pending, 0, sorted(m.tiles))
-        self._write(entry, m.state)
+        self._write(m.state)
         self.waiting.update([pack_event(e) for e in m.pending])
         for t, tile in m.tiles.items():
             self.tiles.put(t, tile)
@@ -339,7 +337,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             ctx.timer_service().register_event_time_timer(m.due)
         return entry
 
-    def _write(self, entry: Cached, state: Any) -> None:
+    def _write(self, state: Any) -> None:
         body = self.family.encode(state)
         if body is not None:
             self.body.update(body)
@@ -390,12 +388,11 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             self.cache.drop(key)
         else:
             if step.state is not entry.state:  # a new life: cleared with events waiting, or closed
-                entry.state = step.state
-                self.body.clear()
+                entry.state = step.state  # (its body is written below: a new state is dirty)
                 for t in entry.tiles:
                     self.tiles.remove(t)
                 entry.tiles = []
-            self._write(entry, step.state)
+            self._write(step.state)
             if self.tiled:
                 self._tiles(entry, step.state, timestamp)
             self._waiting(entry, waiting)
@@ -424,12 +421,11 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         if tile is not None:
             self.tiles.put(tick, tile)
             entry.tiles.append(tick)
-        if state.last_tick is not None:
-            n = 0
-            while n < len(entry.tiles) and self.family.tile_expired(entry.tiles[n], tick):
-                self.tiles.remove(entry.tiles[n])
-                n += 1
-            del entry.tiles[:n]
+        n = 0
+        while n < len(entry.tiles) and self.family.tile_expired(entry.tiles[n], tick):
+            self.tiles.remove(entry.tiles[n])
+            n += 1
+        del entry.tiles[:n]
 
     def _waiting(self, entry: Cached, before: int) -> None:
         """A tick takes the earliest waiting events: what it took may stay in the list
@@ -456,15 +452,6 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.metrics.count(metrics.DEAD_LETTERS, ev.topic, reason)
         raw = ev.source or RawRecord(ev.topic, ev.partition, ev.offset, None, None, None)
         return dead_letter_row(self.codecs, dead_letter(self.job, reason, error, raw))
-
-
-def live(stored: list[Event], last_tick: int | None) -> list[Event]:
-    """The events of a waiting list still waiting: a tick T applies every waiting event
-    <= T and becomes the key's last tick, and an event is only accepted after it if it is
-    later than that (the lateness rule), so what is <= the last tick was applied."""
-    if last_tick is None:
-        return stored
-    return [e for e in stored if e.time > last_tick]
 
 
 def _unpack(items: Iterable[Event | tuple[Event, ...]] | None) -> list[Event]:

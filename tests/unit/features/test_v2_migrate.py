@@ -12,6 +12,7 @@ from oracle.model import Accepted
 from test_against_oracle import ORACLES, feed
 
 from udfs.features import driver as v1_driver
+from udfs.features.families import FAMILIES
 from udfs.features.v2 import driver
 from udfs.features.v2.migrate import MIGRATE
 
@@ -55,6 +56,6 @@ def test_release_2_state_converted_mid_feed_carries_on_exactly(
     assert len(first.outputs) > 100 and len(second.outputs) > 100
     assert differences(got, expected) == []
     # Nothing is lost across the conversion: every keyed event is accepted or rejected.
-    keyed = sum(1 for e in events if driver.ENGINES[family][1](e) is not None)
+    keyed = sum(1 for e in events if FAMILIES[family].key_of(e) is not None)
     handled = [*first.accepted, *second.accepted, *first.rejected, *second.rejected]
     assert len(handled) == keyed

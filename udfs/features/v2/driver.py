@@ -17,14 +17,10 @@ from typing import Any
 
 from udfs.features.common import Event
 from udfs.features.driver import MIN_WATERMARK, RunResult
-from udfs.features.families import game_key, user_key
-from udfs.features.v2 import game, runtime, user
+from udfs.features.families import FAMILIES
+from udfs.features.v2 import runtime
 from udfs.features.v2.migrate import Migrated
 
-ENGINES: dict[str, tuple[Any, Callable[[Event], str | None]]] = {
-    "user": (user, user_key),
-    "game": (game, game_key),
-}
 STORE_MODES = ("none", "encode", "roundtrip")
 
 
@@ -43,7 +39,7 @@ def run(
     savepoint, with `timers_set` the timers that savepoint holds."""
     if store not in STORE_MODES:
         raise ValueError(f"store must be one of {STORE_MODES}, not {store!r}")
-    fam, key_of = ENGINES[family]
+    fam, key_of = FAMILIES[family].engine, FAMILIES[family].key_of
     tiled = hasattr(fam, "take_tile")
     states: dict[str, Any] = {}
     cores: dict[str, bytes] = {}

@@ -26,6 +26,7 @@ from udfs.features.game import (
     AFTER_LAST_EVENT,
     SCORING_WINDOW,
     WITHOUT_GAME_END,
+    walk_scores,
 )
 from udfs.features.v2 import codec, runtime
 
@@ -145,20 +146,8 @@ def play_of(r: Mapping[str, Any], sequence: int, revision: int, anchor: int) -> 
 
 def lead_changes_and_ties(plays: Iterable[Play]) -> tuple[int, int]:
     """Walk the corrected play sequence from a level score (docs/features.md)."""
-    changes = ties = 0
-    leader_before = 0
-    level = True
-    for p in sorted(plays, key=_sequence):  # stable: ties keep first-applied order
-        diff = p.home_score - p.away_score
-        leader = (diff > 0) - (diff < 0)
-        if leader != 0:
-            if leader_before != 0 and leader != leader_before:
-                changes += 1
-            leader_before = leader
-        if leader == 0 and not level:
-            ties += 1
-        level = leader == 0
-    return changes, ties
+    ordered = sorted(plays, key=_sequence)  # stable: ties keep first-applied order
+    return walk_scores((p.home_score, p.away_score) for p in ordered)
 
 
 def advance(s: GameState, tick: int) -> None:

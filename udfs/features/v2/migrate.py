@@ -37,9 +37,7 @@ class Migrated(NamedTuple):
 def waiting(clock: common.KeyClock, stored: Iterable[Event]) -> list[Event]:
     """The events still waiting: release 2 left applied events (<= the last tick) in its
     list until a rewrite; they are skipped, as it skipped them."""
-    last = clock.last_tick
-    live = [e for e in stored if last is None or e.time > last]
-    return sorted(live, key=runtime.sort_key)
+    return sorted(runtime.live(list(stored), clock.last_tick), key=runtime.sort_key)
 
 
 def migrate_user(
@@ -93,11 +91,8 @@ def migrate_game(
         if feature.current is not None:
             s.current = {f: feature.current.get(f) for f in game.CURRENT_FIELDS}
         s.game_end = feature.game_end
-        s.lead_changes, s.ties, s.latest_event = (
-            feature.lead_changes,
-            feature.ties,
-            (feature.latest_event),
-        )
+        s.lead_changes, s.ties = feature.lead_changes, feature.ties
+        s.latest_event = feature.latest_event
         for t, u in feature.viewers:
             s.times.append(t)
             s.users.append(u)

@@ -15,12 +15,11 @@ from collections.abc import MutableMapping
 from typing import Any, Protocol
 
 from udfs.features.common import (
-    DEDUP_RETENTION_MS,
-    HOUR,
     Event,
     Record,
     Rejected,
     Step,
+    prune_ids,
     tick_of,
 )
 
@@ -63,6 +62,16 @@ def decrement(counts: dict[str, int], key: str) -> None:
 
 def sort_key(ev: Event) -> tuple[int, str, int, int]:
     return ev.sort_key
+
+
+def live(stored: list[Event], last_tick: int | None) -> list[Event]:
+    """The events of a stored waiting list still waiting: a tick T applies every waiting
+    event <= T and becomes the key's last tick, and an event is only accepted after it if
+    it is later than that (the lateness rule), so what is <= the last tick was applied.
+    (Adapters may leave applied events in the list until a rewrite; release 2 did too.)"""
+    if last_tick is None:
+        return stored
+    return [e for e in stored if e.time > last_tick]
 
 
 def check(
@@ -132,7 +141,7 @@ def on_tick(
     if applied:
         state.cleanup_at = tick_of(family.cleanup_time(state), tick_ms)
     family.advance(state, tick)
-    prune_seen(state, seen, tick)
+    prune_ids(state, seen, tick)
     record = family.evaluate(state, tick)
     # product.md: emit at T iff an event is in (T - tick, T] (every applied event is: it
     # waited for its own tick) or the record changed.
@@ -149,16 +158,3 @@ def on_tick(
         [] if nxt is None else [nxt],
         [],
     )
-
-
-def prune_seen(state: KeyState, seen: MutableMapping[str, int], tick: int) -> None:
-    """Forget ids older than 24 h of event time, at most once per hour of ticks: an id
-    that old can only come back LATE anyway, so when it is forgotten is invisible."""
-    hour = tick // HOUR
-    if hour == state.pruned_hour:
-        return
-    state.pruned_hour = hour
-    horizon = tick - DEDUP_RETENTION_MS
-    for k, t in list(seen.items()):
-        if t <= horizon:
-            del seen[k]

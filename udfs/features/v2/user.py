@@ -19,9 +19,9 @@ from typing import Any
 from udfs.features.common import DAY, HOUR, MINUTE, Event, Record, Step
 from udfs.features.user import (
     AFFINITY_HALF_LIFE_MS,
-    FOLLOW_WEIGHT,
     RETENTION_MS,
     SESSION_GAP_MS,
+    apply_team,
     top_teams,
 )
 from udfs.features.v2 import codec, runtime
@@ -103,19 +103,9 @@ def apply(s: UserState, ev: Event) -> None:
         s.session_start, s.session_events = t, 0
     s.session_events += 1
     s.last_active = t
-    if not team:
-        return
-    s.top_cache = None
-    if action == "FOLLOW_TEAM":
-        s.follows.add(team)
-    elif action == "UNFOLLOW_TEAM":
-        s.follows.discard(team)
-        # Only interactions strictly after the last unfollow count: start from zero.
-        s.affinity[team] = (0.0, t)
-        return
-    weight = FOLLOW_WEIGHT if action == "FOLLOW_TEAM" else 1.0
-    value, ref = s.affinity.get(team, (0.0, t))
-    s.affinity[team] = (value * 2.0 ** (-(t - ref) / AFFINITY_HALF_LIFE_MS) + weight, t)
+    if team:
+        s.top_cache = None
+        apply_team(s.follows, s.affinity, action, team, t)
 
 
 def advance(s: UserState, tick: int) -> None:
