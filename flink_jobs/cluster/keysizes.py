@@ -475,7 +475,10 @@ def _operator(
                 key = _key_layout(jvm, proxy.getKeySerializerSnapshot(), where)
             elif states != tally.states:
                 raise KeySizeError(f"{where}: subtasks declare different keyed states")
-            data = _read_bytes(jvm, loader, handle)
+            try:
+                data = _read_bytes(jvm, loader, handle)
+            except OSError as e:
+                raise KeySizeError(f"{where}: cannot read its keyed state: {e}") from e
             if len(data) != int(handle.getStateSize()):
                 raise KeySizeError(
                     f"{where}: read {len(data):,} B of keyed state, the metadata says "
