@@ -199,6 +199,22 @@ class OperatorKeySizes:
         totals = self.totals
         return max(totals, key=lambda k: (totals[k], k)) if totals else None
 
+    def summary(self, prefix: str) -> dict[str, Any]:
+        """The distribution and the state shares as flat JSON fields (`<prefix>_median_bytes`,
+        ...), as the bench records them."""
+        d = self.distribution()
+        return {
+            f"{prefix}_keys": d.count,
+            f"{prefix}_median_bytes": d.median,
+            f"{prefix}_p10_bytes": d.p10,
+            f"{prefix}_p90_bytes": d.p90,
+            f"{prefix}_p99_bytes": d.p99,
+            f"{prefix}_max_bytes": d.max,
+            f"{prefix}_mean_bytes": d.mean,
+            f"{prefix}_entry_bytes": self.entry_bytes,
+            f"{prefix}_state_shares": {k: round(v, 4) for k, v in self.shares().items() if v},
+        }
+
     def render(self, entity: str | None = None) -> list[str]:
         """The distribution and the per-state breakdown, as `inspect --per-key` prints."""
         who = entity or "key"

@@ -248,6 +248,10 @@ def test_operator_totals_shares_and_rendering() -> None:
     assert "median 2,000 B" in text and "max 2,500 B (u3)" in text and "mean 2,000 B" in text
     assert re.search(r"key-clock\s+VALUE\s+75\.0%\s+4,500\s+3\s+3", text)
     assert re.search(r"_timer_state/t\s+TIMERS\s+25\.0%\s+1,500\s+7\s+2", text)
+    summary = sizes.summary("user")
+    assert summary["user_keys"] == 3 and summary["user_median_bytes"] == 2_000
+    assert (summary["user_p10_bytes"], summary["user_max_bytes"]) == (1_600, 2_500)
+    assert summary["user_state_shares"] == {"key-clock": 0.75, "_timer_state/t": 0.25}
 
 
 # --- refusals and the CLI, without a JVM -------------------------------------------------
