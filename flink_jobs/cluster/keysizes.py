@@ -543,7 +543,7 @@ def _spec(meta: Any, where: str) -> StateSpec:
     if state.kind == TIMERS:
         element = snapshots.get("VALUE_SERIALIZER")
         name = str(element.getClass().getSimpleName()) if element is not None else "?"
-        if name != TIMER_SNAPSHOT:
+        if element is None or name != TIMER_SNAPSHOT:
             raise KeySizeError(
                 f"{where}: priority queue {state.name} holds {name} elements, not timers: "
                 "unknown layout"

@@ -181,6 +181,21 @@ def test_every_entry_is_attributed_to_its_key() -> None:
     assert entry_bytes + tally.header_bytes + tally.marker_bytes == len(data) == tally.stream_bytes
 
 
+def test_streams_of_several_subtasks_add_up() -> None:
+    """At parallelism 2 each subtask writes its own stream (header included) over its own
+    key groups: one tally takes both."""
+    first, first_offsets = write_stream({3: [entry(0, 3, "u1")]})
+    second, second_offsets = write_stream({100: [entry(0, 100, "u2"), entry(3, 100, "u2")]})
+    tally = Tally(STATES)
+    parse_stream(first, first_offsets, tally, RowStringKey())
+    parse_stream(second, second_offsets, tally, RowStringKey())
+    assert len(tally.per_key) == 2 and tally.entries == [2, 0, 0, 1]
+    assert tally.header_bytes == 2 * len(HEADER)
+    assert tally.stream_bytes == len(first) + len(second)
+    entry_bytes = sum(sum(v) for v in tally.per_key.values())
+    assert entry_bytes + tally.header_bytes + tally.marker_bytes == tally.stream_bytes
+
+
 def test_an_empty_stream_is_all_header() -> None:
     tally = Tally(STATES)
     parse_stream(HEADER, dict.fromkeys(range(128), 0), tally, RowStringKey())
@@ -368,6 +383,7 @@ def test_golden_savepoints_per_key(release: str) -> None:
         d = got.distribution()
         assert d.min <= d.p10 <= d.median <= d.p90 <= d.p99 <= d.max
         assert sum(got.shares().values()) == pytest.approx(1.0)
+        assert all(s.void_namespace for s in got.states)  # so every namespace is checked
         names = [s.name for s in got.states]
         timers = names.index("_timer_state/event_user-timers")
         assert got.states[timers].kind == "TIMERS"
