@@ -420,12 +420,23 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="state size per operator, and keyed state per user / game",
         description="Reads the savepoint's (or retained checkpoint's) metadata: the state "
         "bytes of every operator with state; with --users / --games, the features "
-        "operators' keyed state divided by that many active users / games. Exit 2 if the "
-        "savepoint cannot be read.",
+        "operators' keyed state divided by that many active users / games (a mean). With "
+        "--per-key, reads the features operators' keyed state itself and attributes each "
+        "entry to its user / game: keys, median, p10, p90, p99, max and mean bytes per key, "
+        "and each state's share. Exit 2 if the savepoint cannot be read (or, with "
+        "--per-key, is not an uncompressed canonical savepoint).",
     )
     ins.add_argument("path", metavar="PATH", help="savepoint (or retained checkpoint) folder")
     ins.add_argument("--users", type=int, metavar="N", help="active users in the input")
     ins.add_argument("--games", type=int, metavar="N", help="active games in the input")
+    ins.add_argument(
+        "--per-key",
+        action="store_true",
+        help="bytes per user / game: the distribution over keys (median, p90, ...) and the "
+        "share of each state; needs a canonical savepoint (the default format); a key's "
+        "bytes are its entries as serialized in the savepoint (key, namespace, value and "
+        "length prefixes), without the stream's header and markers",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -71,12 +71,7 @@ def render_table(r: Mapping[str, Any]) -> list[str]:
         lines += ["", f"tipoff CPU s per million events by thread: {top}"]
     st = r["state"]
     if st:
-        lines += [
-            "",
-            f"state: {_num(st.get('bytes_per_active_user'))} B per active user (mean over "
-            f"{_num(st.get('users'))}), {_num(st.get('bytes_per_game'))} B per game; "
-            f"savepoint {_mib(st.get('savepoint_bytes'))}",
-        ]
+        lines += ["", *_state_lines(st)]
     fr = r["freshness"]
     if fr:
         lines += [
@@ -105,6 +100,36 @@ def render_table(r: Mapping[str, Any]) -> list[str]:
     for name, t in r["targets"].items():
         verdict = {True: "MET", False: "NOT MET", None: "n/a"}[t.get("met")]
         lines.append(f"  {verdict:<8} {name}: {t.get('detail', '')}")
+    return lines
+
+
+def _state_lines(st: Mapping[str, Any]) -> list[str]:
+    """Keyed state per user and per game: the median over keys (results since per-key
+    sizes) with the mean per active entity beside it; older results have the mean only."""
+    mean_user = (
+        f"{_num(st.get('bytes_per_active_user'))} B per active user (mean over "
+        f"{_num(st.get('users'))})"
+    )
+    mean_game = f"{_num(st.get('bytes_per_game'))} B per game"
+    savepoint = f"savepoint {_mib(st.get('savepoint_bytes'))}"
+    if st.get("user_median_bytes") is None:
+        return [f"state: {mean_user}, {mean_game}; {savepoint}"]
+    lines = [
+        f"state per user: median {_num(st['user_median_bytes'])} B, p10 "
+        f"{_num(st.get('user_p10_bytes'))} B, p90 {_num(st.get('user_p90_bytes'))} B, p99 "
+        f"{_num(st.get('user_p99_bytes'))} B, max {_num(st.get('user_max_bytes'))} B over "
+        f"{_num(st.get('user_keys'))} users with state; {mean_user}"
+    ]
+    game = (
+        f"median {_num(st['game_median_bytes'])} B over {_num(st.get('game_keys'))} games, "
+        if st.get("game_median_bytes") is not None
+        else ""
+    )
+    lines.append(f"state per game: {game}{mean_game}; {savepoint}")
+    shares = st.get("user_state_shares") or {}
+    if shares:
+        top = sorted(shares.items(), key=lambda kv: -kv[1])
+        lines.append("user state by kind: " + ", ".join(f"{k} {v:.0%}" for k, v in top))
     return lines
 
 

@@ -160,6 +160,33 @@ def _jvm() -> Any:
 def inspect(path: str | Path) -> SavepointInfo:
     """Read a savepoint's (or retained checkpoint's) metadata: a directory with a
     `_metadata` file or the file itself, any file system Flink has a plugin for."""
+    loaded = load_metadata(path)
+    jvm, loader, metadata = loaded.jvm, loaded.loader, loaded.metadata
+    operators = tuple(_operator(jvm, loader, op) for op in metadata.getOperatorStates().toArray())
+    return SavepointInfo(
+        path=loaded.pointer,
+        checkpoint_id=int(metadata.getCheckpointId()),
+        kind=loaded.kind,
+        operators=tuple(sorted(operators, key=lambda o: o.operator_id)),
+    )
+
+
+@dataclass(frozen=True)
+class LoadedMetadata:
+    """A savepoint's `_metadata` as Flink's own objects (py4j proxies)."""
+
+    jvm: Any
+    loader: Any  # the class loader the metadata was read with
+    metadata: Any  # org.apache.flink.runtime.checkpoint.metadata.CheckpointMetadata
+    pointer: str  # the external pointer Flink resolved (the directory)
+    kind: str  # e.g. "Suspend Savepoint (CANONICAL)", "Checkpoint"
+    is_savepoint: bool
+    format_type: str | None  # CANONICAL / NATIVE for a savepoint, None for a checkpoint
+
+
+def load_metadata(path: str | Path) -> LoadedMetadata:
+    """Flink's CheckpointMetadata of a savepoint (or retained checkpoint) directory or its
+    `_metadata` file; SavepointCheckError if it cannot be read."""
     from py4j.protocol import Py4JJavaError
 
     jvm = _jvm()
@@ -179,14 +206,18 @@ def inspect(path: str | Path) -> SavepointInfo:
     props = metadata.getCheckpointProperties()
     snapshot_type = props.getCheckpointType()
     kind = str(snapshot_type.getName())
+    format_type = None
     if props.isSavepoint():
-        kind += f" ({snapshot_type.getFormatType().name()})"
-    operators = tuple(_operator(jvm, loader, op) for op in metadata.getOperatorStates().toArray())
-    return SavepointInfo(
-        path=str(location.getExternalPointer()),
-        checkpoint_id=int(metadata.getCheckpointId()),
+        format_type = str(snapshot_type.getFormatType().name())
+        kind += f" ({format_type})"
+    return LoadedMetadata(
+        jvm=jvm,
+        loader=loader,
+        metadata=metadata,
+        pointer=str(location.getExternalPointer()),
         kind=kind,
-        operators=tuple(sorted(operators, key=lambda o: o.operator_id)),
+        is_savepoint=bool(props.isSavepoint()),
+        format_type=format_type,
     )
 
 

@@ -1,11 +1,13 @@
-"""`tipoff savepoint inspect PATH [--users N] [--games N]`: state size per operator, and
-keyed state per user and per game.
+"""`tipoff savepoint inspect PATH [--users N] [--games N] [--per-key]`: state size per
+operator, and keyed state per user and per game.
 
 The sizes are what Flink records in the savepoint's `_metadata` for each state handle
 (read with `savepoints.inspect`): serialized bytes, not heap or RocksDB occupancy. Keyed
 state bytes of a `features` operator divided by the entities it keys is the state per
-active user (or game) the issue asks to measure; the measured numbers are in
-docs/operations.md ("State size").
+active user (or game): a mean. `--per-key` reads the keyed state itself and gives the
+distribution over keys (median, p10, p90, p99, max) and each state's share
+(flink_jobs/cluster/keysizes.py); the measured numbers are in docs/operations.md ("State
+size").
 """
 
 from __future__ import annotations
@@ -112,8 +114,9 @@ def human(n: float) -> str:
 
 
 def inspect_cmd(a: argparse.Namespace) -> int:
-    """The `tipoff savepoint inspect` handler: exit 0, or 2 for an unreadable savepoint."""
-    from flink_jobs.cluster import savepoints
+    """The `tipoff savepoint inspect` handler: exit 0, or 2 for an unreadable savepoint (or,
+    with --per-key, keyed state that cannot be attributed to keys)."""
+    from flink_jobs.cluster import keysizes, savepoints
 
     for flag, n in (("--users", a.users), ("--games", a.games)):
         if n is not None and n <= 0:
@@ -124,6 +127,25 @@ def inspect_cmd(a: argparse.Namespace) -> int:
     except savepoints.SavepointCheckError as e:
         print(f"tipoff: error: {e}", file=sys.stderr)
         return 2
+    per_key: dict[str, keysizes.OperatorKeySizes] = {}
+    if getattr(a, "per_key", False):
+        uids = [op.uid for op in info.with_state() if op.uid and op.uid in ENTITIES]
+        if not uids:
+            print(
+                f"tipoff: error: {a.path} holds no keyed state of a features operator "
+                f"({', '.join(ENTITIES)}): nothing to measure per key",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            per_key = keysizes.measure_keys(a.path, uids)
+        except savepoints.SavepointCheckError as e:
+            print(f"tipoff: error: {e}", file=sys.stderr)
+            return 2
     for line in measure(info, a.users, a.games).render():
         print(line)
+    for op_uid, sizes in per_key.items():
+        print()
+        for line in sizes.render(ENTITIES[op_uid]):
+            print(line)
     return 0

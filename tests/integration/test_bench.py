@@ -81,6 +81,8 @@ def test_bench_quick_writes_a_complete_report(
     assert positive(r["ratios"]["tipoff_vs_reference"])
     assert positive(r["ratios"]["tipoff_vs_ceiling"])
     assert positive(r["state"]["bytes_per_active_user"])
+    assert positive(r["state"]["user_median_bytes"]) and positive(r["state"]["user_keys"])
+    assert positive(r["state"]["game_median_bytes"])
     assert positive(r["state"]["bytes_per_game"])
     assert positive(r["freshness"]["rate"])
     for mode in ("at-least-once", "exactly-once"):

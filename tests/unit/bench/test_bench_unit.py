@@ -15,7 +15,7 @@ import pytest
 from flink_jobs.bench import jvm_jobs, measure, report
 from flink_jobs.bench.freshness import latencies
 from flink_jobs.bench.options import BenchError, Options, memory_bytes, options_from_args
-from flink_jobs.bench.runner import small_taskmanagers
+from flink_jobs.bench.runner import small_taskmanagers, state_target
 from flink_jobs.cli import build_parser
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE, JobConfig, add_job_options
 from udfs.serde import avsc
@@ -359,6 +359,119 @@ def test_table_shows_the_rate_sent_beside_the_scheduled_one() -> None:
     text = "\n".join(report.render_table(r))
     assert "at-least-once (sent 9,990/s of 10,050/s)" in text
     assert "exactly-once (sent 7,100/s of 10,050/s, SENDER BEHIND)" in text
+
+
+PER_KEY = {
+    "user_keys": 5,
+    "user_median_bytes": 1_800.0,
+    "user_p10_bytes": 900.0,
+    "user_p90_bytes": 3_100.0,
+    "user_p99_bytes": 9_000.0,
+    "user_max_bytes": 12_345,
+    "user_state_shares": {"key-clock": 0.3, "_timer_state/event_user-timers": 0.55},
+    "game_keys": 1,
+    "game_median_bytes": 9.0,
+}
+
+
+def test_table_shows_the_median_per_user_beside_the_mean() -> None:
+    """Since per-key sizes: median, p10/p90/p99, max over the users with state, the mean per
+    active user beside it, the shares by state; an old result still shows its mean."""
+    r = sample_result()
+    r["state"] = {**r["state"], **PER_KEY, "savepoint_bytes": 3 * 2**20}
+    text = "\n".join(report.render_table(r))
+    assert (
+        "state per user: median 1,800 B, p10 900 B, p90 3,100 B, p99 9,000 B, max 12,345 B "
+        "over 5 users with state; 1,500 B per active user (mean over 5)"
+    ) in text
+    assert "state per game: median 9 B over 1 games, 9 B per game; savepoint 3 MiB" in text
+    assert "user state by kind: _timer_state/event_user-timers 55%, key-clock 30%" in text
+    old = "\n".join(report.render_table(sample_result()))
+    assert "state: 1,500 B per active user (mean over 5), 9 B per game; savepoint -" in old
+    assert "median" not in old
+
+
+@pytest.mark.parametrize(
+    ("state", "met", "detail"),
+    [
+        (
+            {**PER_KEY, "bytes_per_active_user": 2_600.0},
+            True,
+            "median 1,800 B per user with state (p90 3,100 B, max 12,345 B, 5 users); mean "
+            "2,600 B per active user; serialized bytes in a canonical savepoint, hashmap backend",
+        ),
+        ({**PER_KEY, "user_median_bytes": 2_048.0}, False, "median 2,048 B per user"),
+        (
+            {"bytes_per_active_user": 1_000.0, "per_key_error": "compressed"},
+            None,
+            "median not measured (compressed); mean 1,000 B per active user",
+        ),
+        ({}, None, "not measured"),
+    ],
+)
+def test_the_state_target_is_the_median_per_user(
+    state: dict[str, Any], met: bool | None, detail: str
+) -> None:
+    """product.md's target is the median under 2 KiB: the mean never decides it."""
+    t = state_target(state, "hashmap")
+    assert t["met"] is met and t["threshold"] == 2048
+    assert t["detail"].startswith(detail)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_state_size_records_per_key_sizes_before_disposing(
+    monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """The savepoint's per-key distribution lands in the state section (or why not), and the
+    savepoint is disposed either way."""
+    from types import SimpleNamespace
+
+    from flink_jobs.bench import runner
+    from flink_jobs.cluster import keysizes, savepoints
+    from flink_jobs.cluster.keysizes import OperatorKeySizes, StateSpec
+    from flink_jobs.cluster.savepoints import SavepointInfo, SavepointOperator
+    from flink_jobs.pipeline import uid
+
+    user_uid = uid("user-features", "features")
+    disposed: list[str] = []
+    rest = SimpleNamespace(
+        trigger=lambda job, target, timeout_s: SimpleNamespace(path="file:/sp/savepoint-1"),
+        dispose=disposed.append,
+    )
+    cluster = SimpleNamespace(rest=rest, savepoints=Path("/sp"))
+    op = SavepointOperator("a" * 32, user_uid, None, 1, 128, keyed_bytes=4_000, has_state=True)
+    info = SavepointInfo("file:/sp/savepoint-1", 1, "Savepoint (CANONICAL)", (op,))
+    sizes = OperatorKeySizes(
+        "file:/sp/savepoint-1",
+        user_uid,
+        (StateSpec("key-clock", "VALUE"),),
+        {"u1": (1_000,), "u2": (2_000,)},
+        (2,),
+        4_000,
+        990,
+        10,
+    )
+
+    def measure(path: str, uids: list[str]) -> dict[str, OperatorKeySizes]:
+        if fails:
+            raise keysizes.KeySizeError(f"{path}: compressed")
+        return {user_uid: sizes}
+
+    monkeypatch.setattr(savepoints, "inspect", lambda path: info)
+    monkeypatch.setattr(keysizes, "measure_keys", measure)
+    logged: list[str] = []
+    feed = SimpleNamespace(users=4, games=1)
+    st = runner.state_size(cluster, "job", feed, Options(), logged.append)  # type: ignore[arg-type]
+    assert disposed == ["file:/sp/savepoint-1"]
+    assert st["bytes_per_active_user"] == 1_000.0
+    if fails:
+        assert st["per_key_error"] == "file:/sp/savepoint-1: compressed"
+        assert "user_median_bytes" not in st
+    else:
+        assert (st["user_keys"], st["user_median_bytes"], st["user_max_bytes"]) == (2, 1_500, 2_000)
+        assert st["user_state_shares"] == {"key-clock": 1.0}
+        assert "game_median_bytes" not in st
+        assert any("median 1,500 B per user (2 keys)" in line for line in logged)
 
 
 def test_live_feed_processes_hold_the_rate_within_partitions_and_cpus() -> None:
