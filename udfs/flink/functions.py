@@ -134,9 +134,6 @@ class Decode(ProcessFunction):  # type: ignore[misc]
             owned_partitions(inputs, reader, readers), ends, idle_ms, _now()
         )
 
-    def close(self) -> None:
-        self.metrics.flush()
-
     def process_element(self, row: Row, ctx: ProcessFunction.Context) -> Any:
         assert self.codecs is not None
         started = time.perf_counter_ns()
@@ -319,9 +316,6 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         # Always empty at (re)start: after a restore, only Flink's state is true.
         self.cache = StateCache(self.cache_keys)
         self.metrics = metrics.OperatorMetrics(runtime_context)
-
-    def close(self) -> None:
-        self.metrics.flush()
 
     # --- reading a key ------------------------------------------------------------------
 

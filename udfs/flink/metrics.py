@@ -36,44 +36,30 @@ SUMMARY_WINDOW = 1_000
 # A gauge is scraped every few seconds and each update is a JNI call: on the per-record
 # paths, one update per gauge per GAUGE_EVERY_MS is enough.
 GAUGE_EVERY_MS = 100
-# Counts reach Flink's counters this often (and when the operator closes): metric
-# reporters read them every few seconds.
-FLUSH_EVERY_MS = 100
 
 
 class OperatorMetrics:
-    """Counters and gauges of one operator instance. An increment is a JNI call (about
-    4 µs in thread mode, several per input event): counts are summed here and handed to
-    Flink's counters at most once per FLUSH_EVERY_MS, and when the operator closes."""
+    """Counters and gauges of one operator instance. Counting is a JNI call per increment
+    (about 4 µs in thread mode). Counts are not summed in Python to save it: a deferred
+    count would wait for the operator's next call, which a quiet input never makes, and the
+    counters must reach their totals (tests/integration/test_metrics_prometheus.py)."""
 
     def __init__(self, ctx: RuntimeContext) -> None:
         self.group = ctx.get_metrics_group().add_group(GROUP)
         self.counters: dict[tuple[str, str | None, str | None], Any] = {}
-        self.unflushed: dict[tuple[str, str | None, str | None], int] = {}
-        self.flushed_at = time.monotonic()
         self.gauges: dict[str, Any] = {}
         self.updated: dict[str, int] = {}
         self.samples: list[int] = []
 
     def count(self, name: str, topic: str | None, reason: str | None = None, n: int = 1) -> None:
         key = (name, topic, reason)
-        self.unflushed[key] = self.unflushed.get(key, 0) + n
-        if time.monotonic() - self.flushed_at >= FLUSH_EVERY_MS / 1000:
-            self.flush()
-
-    def flush(self) -> None:
-        """Hand the summed counts to Flink's counters."""
-        for key, n in self.unflushed.items():
-            counter = self.counters.get(key)
-            if counter is None:
-                name, topic, reason = key
-                group = self.group if topic is None else self.group.add_group("topic", topic)
-                if reason is not None:
-                    group = group.add_group("reason", reason)
-                counter = self.counters[key] = group.counter(name)
-            counter.inc(n)
-        self.unflushed.clear()
-        self.flushed_at = time.monotonic()
+        counter = self.counters.get(key)
+        if counter is None:
+            group = self.group if topic is None else self.group.add_group("topic", topic)
+            if reason is not None:
+                group = group.add_group("reason", reason)
+            counter = self.counters[key] = group.counter(name)
+        counter.inc(n)
 
     def due(self, name: str, now_ms: int) -> bool:
         """Whether gauge `name` should be updated now (at most once per GAUGE_EVERY_MS)."""
