@@ -10,7 +10,10 @@ import os
 import sys
 import time
 
-import common
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jvm-batching"))
+import common  # noqa: E402  (set R1_BOOTSTRAP=127.0.0.1:9092 for tipoff's default stack)
 
 mode, topic = sys.argv[1], sys.argv[2]
 BUCKETS = int(sys.argv[3]) if len(sys.argv) > 3 else 64

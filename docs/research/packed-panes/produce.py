@@ -5,7 +5,10 @@ import random
 import sys
 import time
 
-import common
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jvm-batching"))
+import common  # noqa: E402  (set R1_BOOTSTRAP=127.0.0.1:9092 for tipoff's default stack)
 
 topic, n = sys.argv[1], int(sys.argv[2])
 common.recreate_topic(topic, 4)
