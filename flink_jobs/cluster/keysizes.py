@@ -62,7 +62,9 @@ from flink_jobs.cluster.savepoints import (
     SavepointCheckError,
     _java_message,
     _keyed_state,
+    is_a,
     load_metadata,
+    read_proxy,
 )
 
 END_OF_KEY_GROUP_MARK = 0xFFFF
@@ -465,20 +467,17 @@ def measure_keys(path: str | Path, uids: Sequence[str]) -> dict[str, OperatorKey
 def _operator(
     jvm: Any, loader: Any, op: Any, path: str, op_uid: str, where: str
 ) -> OperatorKeySizes:
-    def is_a(obj: Any, cls: str) -> bool:
-        return bool(loader.loadClass(cls).isInstance(obj))
-
     prefix_bytes = 1 if int(op.getMaxParallelism()) <= 128 else 2
     tally: Tally | None = None
     key: RowStringKey | None = None
     for sub in op.getStates().toArray():
         for handle in sub.getManagedKeyedState().toArray():
-            if not is_a(handle, HANDLE):
+            if not is_a(loader, handle, HANDLE):
                 raise KeySizeError(
                     f"{where}: keyed state in a {handle.getClass().getSimpleName()}, not the "
                     f"canonical savepoint format; {CANONICAL_HINT}"
                 )
-            proxy, header = _proxy(jvm, loader, handle)
+            proxy, header = read_proxy(jvm, loader, handle)
             if proxy.isUsingKeyGroupCompression():
                 raise KeySizeError(
                     f"{where}: the savepoint is compressed (execution.checkpointing."
@@ -524,17 +523,6 @@ def _operator(
         header_bytes=tally.header_bytes,
         marker_bytes=tally.marker_bytes,
     )
-
-
-def _proxy(jvm: Any, loader: Any, handle: Any) -> tuple[Any, int]:
-    """The stream's KeyedBackendSerializationProxy and where it ends."""
-    proxy = jvm.org.apache.flink.runtime.state.KeyedBackendSerializationProxy(loader)
-    stream = handle.openInputStream()
-    try:
-        proxy.read(jvm.org.apache.flink.core.memory.DataInputViewStreamWrapper(stream))
-        return proxy, int(stream.getPos())
-    finally:
-        stream.close()
 
 
 def _spec(meta: Any, where: str) -> StateSpec:
@@ -596,13 +584,9 @@ def _read_bytes(jvm: Any, loader: Any, handle: Any) -> bytes:
     """A keyed state stream's bytes: a local file read directly, inline bytes from the
     metadata, anything else streamed through the JVM."""
     delegate = handle.getDelegateStateHandle()
-    if loader.loadClass("org.apache.flink.runtime.state.memory.ByteStreamStateHandle").isInstance(
-        delegate
-    ):
+    if is_a(loader, delegate, "org.apache.flink.runtime.state.memory.ByteStreamStateHandle"):
         return bytes(delegate.getData())
-    if loader.loadClass("org.apache.flink.runtime.state.filesystem.FileStateHandle").isInstance(
-        delegate
-    ):
+    if is_a(loader, delegate, "org.apache.flink.runtime.state.filesystem.FileStateHandle"):
         uri = delegate.getFilePath().toUri()
         if uri.getScheme() in (None, "file"):
             return Path(str(uri.getPath())).read_bytes()

@@ -224,9 +224,6 @@ def load_metadata(path: str | Path) -> LoadedMetadata:
 def _operator(jvm: Any, loader: Any, op: Any) -> SavepointOperator:
     from py4j.protocol import Py4JJavaError
 
-    def is_a(obj: Any, cls: str) -> bool:
-        return bool(loader.loadClass(cls).isInstance(obj))
-
     keyed_bytes = operator_bytes = 0
     has_state = raw = False
     keyed_names: dict[str, KeyedState] = {}
@@ -247,15 +244,17 @@ def _operator(jvm: Any, loader: Any, op: Any) -> SavepointOperator:
             for name in handle.getStateNameToPartitionOffsets().keySet().toArray():
                 op_names[str(name)] = None
         for handle in managed_keyed.toArray():
-            if is_a(handle, "org.apache.flink.runtime.state.KeyGroupsStateHandle"):
+            if is_a(loader, handle, "org.apache.flink.runtime.state.KeyGroupsStateHandle"):
                 meta = handle  # canonical format: the proxy opens the stream
-            elif is_a(handle, "org.apache.flink.runtime.state.IncrementalRemoteKeyedStateHandle"):
+            elif is_a(
+                loader, handle, "org.apache.flink.runtime.state.IncrementalRemoteKeyedStateHandle"
+            ):
                 meta = handle.getMetaDataStateHandle()  # RocksDB native: a separate stream
             else:
                 notes.append(f"keyed state names not readable from {handle.getClass().getName()}")
                 continue
             try:
-                proxy = _read_proxy(jvm, loader, meta)
+                proxy, _ = read_proxy(jvm, loader, meta)
             except Py4JJavaError as e:
                 notes.append(f"keyed state names unreadable: {_java_message(e)}")
                 continue
@@ -285,16 +284,22 @@ def _operator(jvm: Any, loader: Any, op: Any) -> SavepointOperator:
     )
 
 
-def _read_proxy(jvm: Any, loader: Any, handle: Any) -> Any:
-    """The KeyedBackendSerializationProxy at the start of a keyed state stream: key
-    serializer snapshot and every registered state's name, kind and serializers."""
+def is_a(loader: Any, obj: Any, cls: str) -> bool:
+    """Whether Java object `obj` is an instance of class `cls` (as `loader` loads it)."""
+    return bool(loader.loadClass(cls).isInstance(obj))
+
+
+def read_proxy(jvm: Any, loader: Any, handle: Any) -> tuple[Any, int]:
+    """The KeyedBackendSerializationProxy at the start of a keyed state stream (key
+    serializer snapshot and every registered state's name, kind and serializers), and the
+    stream position where it ends."""
     proxy = jvm.org.apache.flink.runtime.state.KeyedBackendSerializationProxy(loader)
     stream = handle.openInputStream()
     try:
         proxy.read(jvm.org.apache.flink.core.memory.DataInputViewStreamWrapper(stream))
+        return proxy, int(stream.getPos())
     finally:
         stream.close()
-    return proxy
 
 
 def _keyed_state(meta: Any) -> KeyedState:
