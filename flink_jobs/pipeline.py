@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from pyflink.common import Configuration, Duration, WatermarkStrategy
 from pyflink.datastream import (
@@ -216,24 +217,32 @@ def build_pipeline(
     ]
 
 
+def insert_into(
+    t_env: StreamTableEnvironment, statements: Any, table: str, stream: DataStream
+) -> None:
+    """Add `stream`'s (k, v, ts) rows to `statements` as an insert into sink `table`.
+
+    The feature time rides in a header: a tombstone has no value to carry it, and the record
+    timestamp cannot (brokers refuse timestamps an hour or more ahead, and end-of-input
+    ticks run up to 30 days past the last event)."""
+    view = f"{table}_rows"
+    t_env.create_temporary_view(view, t_env.from_data_stream(stream))
+    statements.add_insert(
+        table,
+        t_env.sql_query(
+            f"SELECT k, v, CASE WHEN ts IS NULL THEN CAST(NULL AS MAP<STRING, BYTES>) "
+            f"ELSE MAP['{FEATURE_TIME_HEADER}', CAST(CAST(ts AS STRING) AS BYTES)] END "
+            f"FROM {view}"
+        ),
+    )
+
+
 def execute(cfg: JobConfig, name: str | None = None) -> object:
     env, t_env = environment(cfg)
     statements = t_env.create_statement_set()
     for job in cfg.jobs:
         for table, stream in build_pipeline(t_env, cfg, job):
-            view = f"{table}_rows"
-            t_env.create_temporary_view(view, t_env.from_data_stream(stream))
-            # The feature time rides in a header: a tombstone has no value to carry it, and
-            # the record timestamp cannot (brokers refuse timestamps an hour or more ahead,
-            # and end-of-input ticks run up to 30 days past the last event).
-            statements.add_insert(
-                table,
-                t_env.sql_query(
-                    f"SELECT k, v, CASE WHEN ts IS NULL THEN CAST(NULL AS MAP<STRING, BYTES>) "
-                    f"ELSE MAP['{FEATURE_TIME_HEADER}', CAST(CAST(ts AS STRING) AS BYTES)] END "
-                    f"FROM {view}"
-                ),
-            )
+            insert_into(t_env, statements, table, stream)
     statements.attach_as_datastream()
     job_name = name or f"tipoff {'+'.join(cfg.jobs)}"
     return env.execute(job_name)

@@ -438,18 +438,14 @@ def state_size(
         median = out.get("user_median_bytes")
         log(
             f"bench: per-key state read in {time.monotonic() - t0:.1f}s: median "
-            f"{_num(median)} B per user ({_num(out.get('user_keys'))} keys), mean "
-            f"{_num(out.get('bytes_per_active_user'))} B per active user"
+            f"{report._num(median)} B per user ({report._num(out.get('user_keys'))} keys), "
+            f"mean {report._num(out.get('bytes_per_active_user'))} B per active user"
         )
     try:
         cluster.rest.dispose(result.path)
     except FlinkRestError as e:
         log(f"note: savepoint {result.path} not disposed: {e}")
     return out
-
-
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.0f}"
 
 
 def run_freshness(

@@ -23,9 +23,9 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_jobs.config import add_job_options, from_args
 from flink_jobs.pipeline import (
-    FEATURE_TIME_HEADER,
     by_key,
     environment,
+    insert_into,
     sink_table,
     source,
     uid,
@@ -226,16 +226,7 @@ def main() -> None:
         (sink_table(t_env, cfg, JOB, "features", cfg.output_topic(JOB)), feats),
         (sink_table(t_env, cfg, JOB, "dead_letters", cfg.topics.dead_letters), dead),
     ]:
-        view = f"{table}_rows"
-        t_env.create_temporary_view(view, t_env.from_data_stream(stream))
-        statements.add_insert(
-            table,
-            t_env.sql_query(
-                f"SELECT k, v, CASE WHEN ts IS NULL THEN CAST(NULL AS MAP<STRING, BYTES>) "
-                f"ELSE MAP['{FEATURE_TIME_HEADER}', CAST(CAST(ts AS STRING) AS BYTES)] END "
-                f"FROM {view}"
-            ),
-        )
+        insert_into(t_env, statements, table, stream)
     statements.attach_as_datastream()
     t0 = time.time()
     env.execute("bucket prototype")
