@@ -1,12 +1,12 @@
-"""Both feature jobs in one Flink job (they share slots: parallelism N needs N slots).
+"""Every job of udfs.jobs in one Flink job (they share slots: parallelism N needs N slots).
 
 `tipoff run all`, `tipoff submit all`, or `flink run -pym flink_jobs.all_features`.
 """
 
 from __future__ import annotations
 
-from flink_jobs.config import JOBS
 from flink_jobs.jobmain import main
+from udfs.jobs import job_of_module
 
 if __name__ == "__main__":
-    main(JOBS)
+    main(job_of_module(__spec__.name))

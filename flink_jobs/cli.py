@@ -9,6 +9,11 @@ from pathlib import Path
 
 from flink_jobs.config import add_job_options
 from flink_jobs.settings import Settings
+from udfs.jobs import ALL, JOB_NAMES
+
+# A JOB argument: one job of the table (udfs.jobs) or all of them in one Flink job.
+JOB_CHOICES = [*JOB_NAMES, ALL]
+_JOBS_TEXT = f"{', '.join(JOB_NAMES)} or {ALL} (every job in one Flink job)"
 
 EPILOG = """\
 environment:
@@ -133,10 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     rn = sub.add_parser(
         "run",
         help="run feature jobs on an embedded Flink MiniCluster",
-        description="Run user-features, game-features or both (all) in this process, "
-        "against the configured Kafka and registry (default: the local stack).",
+        description=f"Run JOB ({_JOBS_TEXT}) in this process, against the configured "
+        "Kafka and registry (default: the local stack).",
     )
-    rn.add_argument("job", choices=["user-features", "game-features", "all"])
+    rn.add_argument("job", metavar="JOB", choices=JOB_CHOICES, help=_JOBS_TEXT)
     add_job_options(rn)
     _stack_options(rn)
 
@@ -147,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the JobManager's REST endpoint. The cluster's Python needs apache-flink, fastavro and "
         "confluent-kafka; tipoff itself is shipped with the job.",
     )
-    sb.add_argument("job", choices=["user-features", "game-features", "all"])
+    sb.add_argument("job", metavar="JOB", choices=JOB_CHOICES, help=_JOBS_TEXT)
     _jobmanager_option(sb)
     sb.add_argument("--cluster-python", help="python executable on the TaskManagers")
     add_job_options(sb)
@@ -161,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "they came from (once per record, even if both jobs rejected it).",
     )
     dq.add_argument("action", choices=["inspect", "replay"])
-    dq.add_argument("--job", choices=["user-features", "game-features"])
+    dq.add_argument("--job", choices=JOB_NAMES, help="only dead letters of this job")
     dq.add_argument("--reason", help="DECODE_ERROR, UNKNOWN_SCHEMA, INVALID, DUPLICATE or LATE")
     dq.add_argument("--topic", help="only records that came from this topic")
     dq.add_argument("--samples", type=int, default=2, help="example errors per group (2)")
@@ -347,7 +352,8 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sp = sub.add_parser(
         "savepoint",
         help="trigger, stop with, list, restore and dispose of savepoints",
-        description="JOB is a job id, an id prefix or a name (user-features). Savepoints go "
+        description=f"JOB is a job id, an id prefix or a name ({', '.join(JOB_NAMES)}, {ALL}). "
+        "Savepoints go "
         "to <state dir>/flink-cluster/savepoints unless --dir is given.",
     )
     spsub = sp.add_subparsers(dest="savepoint_action", required=True, metavar="ACTION")
@@ -356,7 +362,11 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         ("stop", "take a savepoint and stop the job (resume it with `savepoint restore`)"),
     ):
         p = spsub.add_parser(action, help=text, description=text)
-        p.add_argument("job", metavar="JOB")
+        p.add_argument(
+            "job",
+            metavar="JOB",
+            help=f"a job id, an id prefix (4+ characters) or a name: {_JOBS_TEXT}",
+        )
         if action == "stop":
             p.add_argument(
                 "--drain",
@@ -378,7 +388,7 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "until all its tasks run; a failed restore is reported with its cause and cancelled.",
     )
     rs.add_argument("path", metavar="PATH", help="savepoint folder or URI")
-    rs.add_argument("--job", required=True, choices=["user-features", "game-features", "all"])
+    rs.add_argument("--job", required=True, metavar="JOB", choices=JOB_CHOICES, help=_JOBS_TEXT)
     rs.add_argument(
         "--allow-non-restored-state",
         action="store_true",
@@ -409,8 +419,10 @@ def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ck.add_argument("path", metavar="PATH", help="savepoint (or retained checkpoint) folder")
     ck.add_argument(
         "--job",
-        choices=["user-features", "game-features", "all"],
-        help="the job the savepoint is restored into (default: the jobs whose uids it holds)",
+        metavar="JOB",
+        choices=JOB_CHOICES,
+        help=f"the job the savepoint is restored into: {_JOBS_TEXT} (default: the jobs whose "
+        "uids it holds)",
     )
     ck.add_argument("--parallelism", type=int, default=1, help="parallelism to restore at (1)")
     ck.add_argument("--strict", action="store_true", help="exit 1 on warnings too")

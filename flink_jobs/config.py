@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flink_jobs.settings import Settings, Topics
+from udfs import jobs as table
 from udfs.serde.jobcodecs import JobSchemas
 
-JOBS = ("user-features", "game-features")
+JOBS = table.JOB_NAMES
 EXACTLY_ONCE = "exactly-once"
 AT_LEAST_ONCE = "at-least-once"
 DELIVERY_GUARANTEES = (EXACTLY_ONCE, AT_LEAST_ONCE)
@@ -70,13 +71,10 @@ class JobConfig:
         return roles
 
     def input_topics(self, job: str) -> list[str]:
-        t = self.topics
-        if job == "game-features":
-            return [t.game_events, t.user_interactions]
-        return [t.user_interactions]
+        return [self.topics.name(role) for role in table.JOB[job].inputs]
 
     def output_topic(self, job: str) -> str:
-        return self.topics.game_features if job == "game-features" else self.topics.user_features
+        return self.topics.name(table.JOB[job].output)
 
     def to_argv(self) -> list[str]:
         """Arguments that make a job module rebuild exactly this config."""

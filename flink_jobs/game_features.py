@@ -1,12 +1,13 @@
-"""The game-features job (see docs/features.md).
+"""Entry module of the game feature family's job (its name, topics and family: udfs.jobs).
 
-Run locally with `tipoff run game-features`; on a cluster with `tipoff submit`, or
+Run locally with `tipoff run JOB`; on a cluster with `tipoff submit JOB`, or
 `flink run -pym flink_jobs.game_features -- <job options>`.
 """
 
 from __future__ import annotations
 
 from flink_jobs.jobmain import main
+from udfs.jobs import job_of_module
 
 if __name__ == "__main__":
-    main(["game-features"])
+    main(job_of_module(__spec__.name))

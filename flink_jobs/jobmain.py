@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from flink_jobs.config import add_job_options, from_args
 from flink_jobs.pipeline import execute
 from flink_jobs.settings import Settings
+from udfs import jobs as table
 
 
 def main(jobs: Sequence[str], argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog=f"python -m flink_jobs.{jobs[0].replace('-', '_')}")
+    module = table.JOB[jobs[0]].module if len(jobs) == 1 else table.ALL_MODULE
+    p = argparse.ArgumentParser(prog=f"python -m {module}")
     add_job_options(p)
     cfg = from_args(p.parse_args(argv), jobs, Settings.load())
     execute(cfg)

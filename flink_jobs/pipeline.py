@@ -26,6 +26,7 @@ from pyflink.table import StreamTableEnvironment
 from flink_jobs.config import EXACTLY_ONCE, JobConfig
 from udfs.flink import types
 from udfs.flink.functions import Decode, Features
+from udfs.jobs import combined_name
 
 FEATURE_TIME_HEADER = "feature_time"  # decimal epoch ms, on every feature record and tombstone
 
@@ -244,5 +245,5 @@ def execute(cfg: JobConfig, name: str | None = None) -> object:
         for table, stream in build_pipeline(t_env, cfg, job):
             insert_into(t_env, statements, table, stream)
     statements.attach_as_datastream()
-    job_name = name or f"tipoff {'+'.join(cfg.jobs)}"
+    job_name = name or combined_name(cfg.jobs)
     return env.execute(job_name)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from udfs.jobs import TOPIC, TOPICS
 
 ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
 ENV_REGISTRY = "SCHEMA_REGISTRY_URL"
@@ -22,24 +24,29 @@ def _home(env: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names; every one can be renamed with a TIPOFF_TOPIC_* variable."""
+    """Topic names by role (udfs.jobs.TOPICS declares each role, its default name and its
+    schema); every one can be renamed with a TIPOFF_TOPIC_<ROLE> variable. The fields are
+    the table's roles, spelled out so that code and type checkers can name them."""
 
-    game_events: str = "sports.game_events"
-    user_interactions: str = "sports.user_interactions"
-    user_features: str = "features.user"
-    game_features: str = "features.game"
-    dead_letters: str = "tipoff.dead_letters"
+    game_events: str = TOPIC["game_events"].default
+    user_interactions: str = TOPIC["user_interactions"].default
+    user_features: str = TOPIC["user_features"].default
+    game_features: str = TOPIC["game_features"].default
+    dead_letters: str = TOPIC["dead_letters"].default
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Topics:
         d = cls()
         return cls(
-            game_events=env.get("TIPOFF_TOPIC_GAME_EVENTS", d.game_events),
-            user_interactions=env.get("TIPOFF_TOPIC_USER_INTERACTIONS", d.user_interactions),
-            user_features=env.get("TIPOFF_TOPIC_USER_FEATURES", d.user_features),
-            game_features=env.get("TIPOFF_TOPIC_GAME_FEATURES", d.game_features),
-            dead_letters=env.get("TIPOFF_TOPIC_DEAD_LETTERS", d.dead_letters),
+            **{
+                f.name: env.get(f"TIPOFF_TOPIC_{f.name.upper()}", getattr(d, f.name))
+                for f in fields(cls)
+            }
         )
+
+    def name(self, role: str) -> str:
+        """The topic of a role of udfs.jobs.TOPICS."""
+        return str(getattr(self, role))
 
     def prefixed(self, prefix: str) -> Topics:
         """The same topics with a prefix, e.g. for tests sharing a cluster."""
@@ -51,16 +58,10 @@ class Topics:
 
     def schema_of(self) -> dict[str, str]:
         """Topic name -> the .avsc file (relative to avro_schemas/) of its values."""
-        return {
-            self.game_events: "events/GameEvent.avsc",
-            self.user_interactions: "events/UserInteraction.avsc",
-            self.user_features: "features/UserFeatures.avsc",
-            self.game_features: "features/GameFeatures.avsc",
-            self.dead_letters: "ops/DeadLetter.avsc",
-        }
+        return {self.name(t.role): t.schema for t in TOPICS}
 
     def compacted(self) -> set[str]:
-        return {self.user_features, self.game_features}
+        return {self.name(t.role) for t in TOPICS if t.compacted}
 
     def all(self) -> list[str]:
         return list(self.schema_of())

@@ -4,6 +4,7 @@ that ships inside apache-flink."""
 from __future__ import annotations
 
 import importlib.util
+import modulefinder
 import re
 import subprocess
 import sys
@@ -13,13 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flink_jobs.config import JobConfig
+from udfs import jobs
 
-PACKAGES = ("udfs", "flink_jobs", "avro_schemas")
-MODULES = {
-    "user-features": "flink_jobs.user_features",
-    "game-features": "flink_jobs.game_features",
-    "all": "flink_jobs.all_features",
-}
+MODULES = {**{j.name: j.module for j in jobs.JOBS}, jobs.ALL: jobs.ALL_MODULE}
+# tipoff's packages that hold code; of these only what the entry modules import is shipped.
+CODE_PACKAGES = ("udfs", "flink_jobs")
+DATA = ("avro_schemas",)  # shipped whole: the contracts
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class SubmitError(RuntimeError):
@@ -28,14 +29,37 @@ class SubmitError(RuntimeError):
         self.job_id = job_id  # set when the cluster accepted the job, then it failed
 
 
+def runtime_files() -> list[Path]:
+    """The source files of what runs in Flink: every module of tipoff's packages that an
+    entry module imports, directly or not (found statically, imports inside functions
+    included), with its packages' __init__ files. The operator tooling (CLI, cluster,
+    savepoint, stack, bench and simulator code) is not among them."""
+    finder = modulefinder.ModuleFinder(path=[str(ROOT)], excludes=_third_party())
+    for module in MODULES.values():
+        finder.run_script(str(ROOT / (module.replace(".", "/") + ".py")))
+        finder.import_hook(module)
+    files = set()
+    for name, mod in finder.modules.items():
+        if name.split(".")[0] in CODE_PACKAGES and mod.__file__:
+            files.add(Path(mod.__file__).resolve())
+    return sorted(files)
+
+
+def _third_party() -> list[str]:
+    """Top-level modules the finder need not walk into (not tipoff's)."""
+    return ["pyflink", "confluent_kafka", "fastavro", "pemja", "py4j", "numpy", "pandas"]
+
+
 def package(target: Path) -> Path:
-    """tipoff's own packages as one zip for the cluster's Python path (-pyfs)."""
-    root = Path(__file__).resolve().parent.parent
+    """What runs in Flink as one zip for the cluster's Python path (-pyfs): the modules the
+    entry modules import (runtime_files) and the schemas."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
-        for pkg in PACKAGES:
-            for f in sorted((root / pkg).rglob("*")):
+        for f in runtime_files():
+            z.write(f, f.relative_to(ROOT))
+        for pkg in DATA:
+            for f in sorted((ROOT / pkg).rglob("*")):
                 if f.is_file() and "__pycache__" not in f.parts:
-                    z.write(f, f.relative_to(root))
+                    z.write(f, f.relative_to(ROOT))
     return target
 
 

@@ -1,12 +1,13 @@
-"""The user-features job (see docs/features.md).
+"""Entry module of the user feature family's job (its name, topics and family: udfs.jobs).
 
-Run locally with `tipoff run user-features`; on a cluster with `tipoff submit`, or
+Run locally with `tipoff run JOB`; on a cluster with `tipoff submit JOB`, or
 `flink run -pym flink_jobs.user_features -- <job options>`.
 """
 
 from __future__ import annotations
 
 from flink_jobs.jobmain import main
+from udfs.jobs import job_of_module
 
 if __name__ == "__main__":
-    main(["user-features"])
+    main(job_of_module(__spec__.name))

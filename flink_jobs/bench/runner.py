@@ -32,6 +32,7 @@ from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.cluster.standalone import JOBMANAGER, Layout, StandaloneCluster
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE, JOBS, add_job_options, from_args
 from flink_jobs.settings import Settings
+from udfs.jobs import JOB, JOB_NAMES
 
 Log = Callable[[str], None]
 TERMINAL = ("FINISHED", "FAILED", "CANCELED", "SUSPENDED")
@@ -387,9 +388,9 @@ def run_tipoff(
             feed.records,
             opts,
             time.monotonic() - t0,
-            sources=3,
+            sources=sum(len(JOB[j].inputs) for j in JOB_NAMES),  # Kafka sources
         )
-        row["name"] = "tipoff user-features + game-features (one Flink job), exactly-once"
+        row["name"] = f"tipoff {' + '.join(JOB_NAMES)} (one Flink job), exactly-once"
         log(f"bench: tipoff: {row['events_per_s']:,.0f} events/s ({row['basis']})")
         state = state_size(cluster, job_id, feed, opts, log)
     finally:

@@ -16,6 +16,7 @@ from typing import Any
 from flink_jobs.cluster.rest import Failure, FlinkRest, FlinkRestError, Job
 from flink_jobs.cluster.standalone import ClusterSettings, Layout, StandaloneCluster
 from flink_jobs.settings import Settings
+from udfs.jobs import ALL, JOB_NAMES, combined_name, expand
 
 Log = Callable[[str], None]
 ACTIVE = ("CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "FAILING", "CANCELLING")
@@ -265,15 +266,19 @@ class JobNotFound(FlinkRestError):
 
 
 def resolve_job(jobs: list[Job], ref: str, url: str) -> Job:
-    """A job by full id, id prefix (4+ characters) or name (`user-features` or
-    `tipoff user-features`); running jobs win over finished ones of the same name."""
+    """A job by full id, id prefix (4+ characters) or name: a JOB argument of `tipoff
+    run/submit` (a job of udfs.jobs, or `all`) or the Flink job's own name (`tipoff <job>`,
+    `tipoff <job>+<job>`); running jobs win over finished ones of the same name."""
     ref = ref.strip()
     exact = [j for j in jobs if j.id == ref.lower()]
     if exact:
         return exact[0]
     found = [j for j in jobs if len(ref) >= 4 and j.id.startswith(ref.lower())]
     if not found:
-        named = [j for j in jobs if j.name in (ref, f"tipoff {ref}")]
+        names = {ref, f"tipoff {ref}"}
+        if ref in (*JOB_NAMES, ALL):
+            names.add(combined_name(expand(ref)))
+        named = [j for j in jobs if j.name in names]
         found = [j for j in named if j.state in ACTIVE] or sorted(
             named, key=lambda j: -j.start_time
         )[:1]
@@ -282,7 +287,7 @@ def resolve_job(jobs: list[Job], ref: str, url: str) -> Job:
     if not found:
         raise JobNotFound(
             f"no job {ref!r} on {url}; `tipoff jobs` lists the jobs there (use an id, an id "
-            "prefix or a name such as user-features)"
+            f"prefix or a name: {', '.join((*JOB_NAMES, ALL))})"
         )
     listed = ", ".join(f"{j.id} ({j.name}, {j.state})" for j in found)
     raise JobNotFound(f"{ref!r} matches several jobs: {listed}; give the full job id")
@@ -293,9 +298,8 @@ def resolve_job(jobs: list[Job], ref: str, url: str) -> Job:
 
 def check_savepoint(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.cluster import savepoints
-    from flink_jobs.config import JOBS
 
-    jobs = None if a.job is None else (JOBS if a.job == "all" else (a.job,))
+    jobs = None if a.job is None else expand(a.job)
     jars = sorted(str(p) for p in Path(s.stack.flink_jars_dir).glob("*.jar")) or None
     try:
         report = savepoints.check(a.path, jobs=jobs, parallelism=a.parallelism, jars=jars)
@@ -561,7 +565,7 @@ def submitted_since(jobs: list[Job], name: str, since_ms: float) -> str | None:
 
 
 def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: StandaloneCluster) -> int:
-    from flink_jobs.config import JOBS, from_args
+    from flink_jobs.config import from_args
     from flink_jobs.submit import SubmitError, submit
 
     location = savepoint_location(a.path)
@@ -578,7 +582,7 @@ def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: Standa
     a.from_savepoint = location
     if not a.checkpoint_dir:
         a.checkpoint_dir = checkpoints_uri(cluster)
-    cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
+    cfg = from_args(a, expand(a.job), s)
     t0, wall_ms = time.monotonic(), time.time() * 1000
     try:
         job_id = submit(
@@ -592,7 +596,7 @@ def restore(a: argparse.Namespace, s: Settings, rest: FlinkRest, cluster: Standa
     except SubmitError as e:
         # A restore that fails while the JobManager builds the job (state that maps to no
         # operator, an unreadable savepoint) fails `flink run` too: report the job's cause.
-        name = f"tipoff {'+'.join(cfg.jobs)}"
+        name = combined_name(cfg.jobs)
         failed = e.job_id or submitted_since(rest.jobs(), name, wall_ms - 5_000)
         if failed is None:
             raise

@@ -506,7 +506,7 @@ def expected_operators(
     timeout_s: float = 300.0,
 ) -> Build:
     """The operators (ids, uids, declared keyed state) of this build's job for `jobs` (as
-    `tipoff run`: user-features, game-features or both), planned in a fresh Python + JVM
+    `tipoff run`: one job of udfs.jobs or all of them), planned in a fresh Python + JVM
     process the way `tipoff run` / `flink run` plan it: without Kafka or a registry."""
     from flink_jobs.config import JOBS
 

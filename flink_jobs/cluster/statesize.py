@@ -18,12 +18,10 @@ from dataclasses import dataclass
 
 from flink_jobs.cluster.savepoints import SavepointInfo, SavepointOperator
 from flink_jobs.pipeline import uid
+from udfs import jobs
 
 # The keyed operator of each job and what it keys by.
-ENTITIES = {
-    uid("user-features", "features"): "user",
-    uid("game-features", "features"): "game",
-}
+ENTITIES = {uid(j.name, "features"): j.family for j in jobs.JOBS}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from flink_jobs.stack.processes import PortInUse
 from flink_jobs.stack.services import LocalStack, StackError
 from flink_jobs.submit import SubmitError
 from flink_jobs.tools import progress, schemas, simulate, tail
+from udfs.jobs import expand
 from udfs.serde.jobcodecs import SchemaNotRegistered
 from udfs.serde.registry import RegistryUnavailable
 from udfs.sim import SimConfig
@@ -173,10 +174,10 @@ def tail_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 
 def run_cmd(a: argparse.Namespace, s: Settings) -> int:
-    from flink_jobs.config import JOBS, from_args
+    from flink_jobs.config import from_args
     from flink_jobs.pipeline import execute
 
-    cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
+    cfg = from_args(a, expand(a.job), s)
     # The local cluster's log (the JVM PyFlink launches reads FLINK_LOG_DIR); without it
     # Flink writes into the pyflink package, where every run overwrites the last.
     log_dir = Path(
@@ -200,14 +201,14 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.cluster import commands as cluster
-    from flink_jobs.config import JOBS, from_args
+    from flink_jobs.config import from_args
     from flink_jobs.submit import submit
 
     local = cluster.StandaloneCluster(cluster.cluster_settings(a, s), log=err)
     if not a.jobmanager and not a.checkpoint_dir:
         # tipoff's own cluster: checkpoints beside its savepoints
         a.checkpoint_dir = cluster.checkpoints_uri(local)
-    cfg = from_args(a, JOBS if a.job == "all" else (a.job,), s)
+    cfg = from_args(a, expand(a.job), s)
     jobmanager = cluster.host_port(cluster.rest_url(a.jobmanager, local))
     job_id = submit(cfg, a.job, jobmanager, a.cluster_python, log=err)
     print(job_id)

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from udfs import jobs
+
 HERE = Path(__file__).resolve().parent
 RULES_FILE = HERE / "prometheusrule.yaml"
 DASHBOARD_FILE = HERE / "dashboard.json"
@@ -55,7 +57,8 @@ METRICS = {
 
 # Labels the PodMonitor adds from the pods: the FlinkDeployment name and the namespace.
 BY = "namespace, deployment"
-DEPLOYMENTS = ("user-features", "game-features")
+# The FlinkDeployments are named after their jobs (k8s/<job>.yaml; tests/unit/k8s checks it).
+DEPLOYMENTS = jobs.JOB_NAMES
 
 # Freshness SLO (product.md): p99 of (receive - feature_time) under tick + out-of-orderness
 # + 500 ms at-least-once, plus the checkpoint interval exactly-once. The freshness gauge is

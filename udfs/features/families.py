@@ -1,4 +1,5 @@
-"""The two feature families: their state machines and the entity each event updates."""
+"""The two feature families: their state machines and the entity each event updates; and
+each job's family (the job table, udfs.jobs, says which family a job computes)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
+from udfs import jobs
 from udfs.features import game, user
 from udfs.features.common import Event
 from udfs.features.v2 import game as game_v2
@@ -23,14 +25,14 @@ def game_key(ev: Event) -> str | None:
 
 @dataclass(frozen=True)
 class Family:
-    job: str  # the job's name, also in its dead letters
+    name: str  # "user" / "game"
     machine: ModuleType  # the first generation: offer / on_tick / new_state (release 2)
     key_of: Callable[[Event], str | None]  # None: the event updates nothing in this family
     engine: ModuleType  # the second generation (udfs.features.v2), driven by v2.runtime
 
 
 FAMILIES = {
-    "user": Family("user-features", user, user_key, user_v2),
-    "game": Family("game-features", game, game_key, game_v2),
+    "user": Family("user", user, user_key, user_v2),
+    "game": Family("game", game, game_key, game_v2),
 }
-BY_JOB = {f.job: f for f in FAMILIES.values()}
+BY_JOB = {j.name: FAMILIES[j.family] for j in jobs.JOBS}

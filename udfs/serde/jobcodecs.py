@@ -13,18 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from udfs import jobs
 from udfs.serde import avsc
 from udfs.serde.fastwrite import compile_writer
 from udfs.serde.inputs import DeadLetter, InputDecoder
 from udfs.serde.registry import DiskCache, OnRetry, Registry, Sleep, WriterSchemas
 from udfs.serde.wire import Codec, parse
 
-INPUT_KIND = {"events/GameEvent.avsc": "game", "events/UserInteraction.avsc": "interaction"}
-OUTPUT_SCHEMA = {
-    "user-features": "features/UserFeatures.avsc",
-    "game-features": "features/GameFeatures.avsc",
-}
-DEAD_LETTER_SCHEMA = "ops/DeadLetter.avsc"
+INPUT_KIND = {t.schema: t.kind for t in jobs.TOPICS if t.kind is not None}
+OUTPUT_SCHEMA = {j.name: jobs.TOPIC[j.output].schema for j in jobs.JOBS}
+DEAD_LETTER_SCHEMA = jobs.TOPIC[jobs.DEAD_LETTERS].schema
 
 
 class SchemaNotRegistered(RuntimeError):

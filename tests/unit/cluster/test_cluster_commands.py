@@ -112,6 +112,15 @@ def test_job_found_by_id_prefix_or_name_running_first() -> None:
         cc.resolve_job(jobs, "f5", "u")  # too short for a prefix
 
 
+def test_all_names_the_combined_job_as_run_and_submit_name_it() -> None:
+    combined = _job(JOB_A, "tipoff user-features+game-features", "RUNNING", 1)
+    jobs = [combined, _job(JOB_B, "tipoff user-features", "RUNNING", 2)]
+    assert cc.resolve_job(jobs, "all", "u").id == JOB_A
+    assert cc.resolve_job(jobs, "tipoff user-features+game-features", "u").id == JOB_A
+    with pytest.raises(cc.JobNotFound, match=r"no job 'all'"):
+        cc.resolve_job(jobs[1:], "all", "u")
+
+
 def test_finished_job_by_name_is_the_newest_and_ambiguity_lists_candidates() -> None:
     old = _job("a" * 32, "tipoff user-features", "FINISHED", 1)
     new = _job("b" * 32, "tipoff user-features", "CANCELED", 5)
