@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from flink_jobs.config import add_job_options, from_args
+from flink_jobs.config import add_job_options, from_args, resolve
 from flink_jobs.pipeline import execute
 from flink_jobs.settings import Settings
 from udfs import jobs as table
@@ -16,4 +16,4 @@ def main(jobs: Sequence[str], argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog=f"python -m {module}")
     add_job_options(p)
     cfg = from_args(p.parse_args(argv), jobs, Settings.load())
-    execute(cfg)
+    execute(resolve(cfg))

@@ -23,7 +23,7 @@ from pyflink.datastream import (
 from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment
 
-from flink_jobs.config import EXACTLY_ONCE, JobConfig
+from flink_jobs.config import EXACTLY_ONCE, JobConfig, Plan
 from udfs.flink import types
 from udfs.flink.functions import Decode, Features
 from udfs.jobs import combined_name
@@ -190,11 +190,11 @@ def by_key(stream: DataStream) -> KeyedStream:
 
 
 def build_pipeline(
-    t_env: StreamTableEnvironment, cfg: JobConfig, job: str
+    t_env: StreamTableEnvironment, plan: Plan, job: str
 ) -> list[tuple[str, DataStream]]:
     """One feature job's dataflow; returns (sink table, stream) pairs to insert."""
-    schemas = cfg.schemas_for(job)
-    decode = Decode(job, schemas, cfg.partitions, cfg.end_offsets, cfg.idleness_ms)
+    cfg, layout, schemas = plan.config, plan.layout, plan.schemas[job]
+    decode = Decode(job, schemas, layout.partitions, layout.end_offsets, cfg.idleness_ms)
     decoded = (
         source(t_env, cfg, job)
         .process(decode, output_type=types.KEYED_EVENT_WITH_BASIS)
@@ -238,12 +238,19 @@ def insert_into(
     )
 
 
-def execute(cfg: JobConfig, name: str | None = None) -> object:
-    env, t_env = environment(cfg)
+def build(t_env: StreamTableEnvironment, plan: Plan) -> None:
+    """Wire every job of `plan` into the environment `t_env` was made from (environment()),
+    sources to sinks; never executes, and does no I/O: what the build needs is in the plan
+    (config.resolve). The savepoint planner builds this way offline and reads the graph."""
     statements = t_env.create_statement_set()
-    for job in cfg.jobs:
-        for table, stream in build_pipeline(t_env, cfg, job):
+    for job in plan.config.jobs:
+        for table, stream in build_pipeline(t_env, plan, job):
             insert_into(t_env, statements, table, stream)
     statements.attach_as_datastream()
-    job_name = name or combined_name(cfg.jobs)
-    return env.execute(job_name)
+
+
+def execute(plan: Plan, name: str | None = None) -> object:
+    """Build `plan` and run it (a MiniCluster, or the cluster `flink run` submits to)."""
+    env, t_env = environment(plan.config)
+    build(t_env, plan)
+    return env.execute(name or combined_name(plan.config.jobs))

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from flink_jobs.config import JobConfig
+from flink_jobs.config import JobConfig, resolve
 from udfs import jobs
 
 MODULES = {**{j.name: j.module for j in jobs.JOBS}, jobs.ALL: jobs.ALL_MODULE}
@@ -81,6 +81,9 @@ def submit(
         raise SubmitError("apache-flink is not installed in this Python environment")
     flink = Path(spec.origin).parent / "bin" / "flink"
     module = MODULES[job]
+    # Fail here, with tipoff's message, on a missing input topic or an unreachable registry,
+    # not inside `flink run`'s output (the job module resolves again when it builds).
+    resolve(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = package(Path(tmp) / "tipoff.zip")
         cmd = [

@@ -31,11 +31,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 # The keyed state kinds Flink writes into a savepoint (StateMetaInfoSnapshot KEYED_STATE_TYPE);
 # timers are priority queues an operator's timer service registers itself.
@@ -453,23 +451,13 @@ class _RecordingContext(_Stub):
         return declare
 
 
-def declared_keyed_state(function: Any, patches: Sequence[str] = ()) -> dict[str, str]:
-    """Run `function.open()` against a context that records the keyed state it declares:
-    name -> VALUE / LIST / MAP / .... `patches`: dotted names replaced by a stub meanwhile
-    (what open() would otherwise connect to, e.g. the schema registry)."""
+def declared_keyed_state(function: Any) -> dict[str, str]:
+    """Run `function.declare_state()` (the part of open() that declares keyed state, without
+    connecting to anything) against a context that records what it declares: name -> VALUE
+    / LIST / MAP / ...."""
     ctx = _RecordingContext()
-    with _patched(patches):
-        function.open(ctx)
+    function.declare_state(ctx)
     return ctx.declared
-
-
-@contextmanager
-def _patched(names: Sequence[str]) -> Iterator[None]:
-    if not names:
-        yield
-        return
-    with mock.patch(names[0], lambda *a, **k: _Stub()), _patched(names[1:]):
-        yield
 
 
 def tipoff_keyed_state(jobs: Sequence[str], tick_ms: int = 1_000) -> dict[str, dict[str, str]]:
@@ -481,7 +469,7 @@ def tipoff_keyed_state(jobs: Sequence[str], tick_ms: int = 1_000) -> dict[str, d
     declared = {}
     for job in jobs:
         fn = Features(job, _offline_schemas(), tick_ms)
-        declared[uid(job, "features")] = declared_keyed_state(fn, ["udfs.flink.functions.connect"])
+        declared[uid(job, "features")] = declared_keyed_state(fn)
     return declared
 
 
@@ -532,37 +520,23 @@ def expected_operators(
 
 
 def _plan(jobs: Sequence[str], parallelism: int, jars: Sequence[str]) -> Build:
-    """In the planning process: build the real pipeline (flink_jobs.pipeline.execute) with
-    execute() intercepted, and describe the job graph it would have submitted."""
-    from pyflink.datastream import StreamExecutionEnvironment
-
+    """In the planning process: build the real pipeline (flink_jobs.pipeline.build) from an
+    offline plan — no Kafka, no registry: the schemas only travel in the pickled functions,
+    which are not opened — and describe the job graph it would submit."""
     from flink_jobs import pipeline
-    from flink_jobs.config import JobConfig
+    from flink_jobs.config import JobConfig, Layout, Plan
 
-    class OfflineConfig(JobConfig):
-        """No registry at plan time: the schemas travel in the pickled functions only."""
-
-        def schemas_for(self, job: str) -> Any:
-            return _offline_schemas()
-
-    cfg = OfflineConfig(
+    cfg = JobConfig(
         jobs=tuple(jobs),
         bootstrap_servers="plan-only:9092",
         registry_url="offline://",
         jars=tuple(jars),
         parallelism=parallelism,
     )
-    captured: list[Any] = []
-
-    def execute(self: Any, job_name: str | None = None) -> None:
-        captured.append(self)
-
-    with mock.patch.object(StreamExecutionEnvironment, "execute", execute):
-        pipeline.execute(cfg)
-    if not captured:
-        raise SavepointCheckError("flink_jobs.pipeline.execute did not reach env.execute()")
+    env, t_env = pipeline.environment(cfg)
+    pipeline.build(t_env, Plan(cfg, Layout(), {job: _offline_schemas() for job in jobs}))
     return describe(
-        captured[0],
+        env,
         tipoff_keyed_state(jobs, cfg.tick_ms),
         f"{' + '.join(jobs)}, parallelism {parallelism}",
     )

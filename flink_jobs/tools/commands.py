@@ -174,10 +174,11 @@ def tail_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 
 def run_cmd(a: argparse.Namespace, s: Settings) -> int:
-    from flink_jobs.config import from_args
+    from flink_jobs.config import from_args, resolve
     from flink_jobs.pipeline import execute
 
     cfg = from_args(a, expand(a.job), s)
+    plan = resolve(cfg)  # Kafka and the registry, before anything starts
     # The local cluster's log (the JVM PyFlink launches reads FLINK_LOG_DIR); without it
     # Flink writes into the pyflink package, where every run overwrites the last.
     log_dir = Path(
@@ -193,7 +194,7 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
     t0 = time.monotonic()
     outputs = sorted({cfg.output_topic(j) for j in cfg.jobs} | {cfg.topics.dead_letters})
     with progress.Heartbeat(cfg.bootstrap_servers, outputs, err):
-        result = execute(cfg)
+        result = execute(plan)
     job_id = result.get_job_id() if hasattr(result, "get_job_id") else "?"
     err(f"run: job {job_id} finished in {time.monotonic() - t0:.1f}s")
     return 0

@@ -296,7 +296,15 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.family = BY_JOB[self.job].engine
         self.tiled = hasattr(self.family, "take_tile")  # a game: its interactions in tiles
         self.migrate = MIGRATE[self.family.NAME]
-        ctx = runtime_context
+        self.declare_state(runtime_context)
+        self.codecs = connect(self.job, self.schemas, runtime_context)
+        # Always empty at (re)start: after a restore, only Flink's state is true.
+        self.cache = StateCache(self.cache_keys)
+        self.metrics = metrics.OperatorMetrics(runtime_context)
+
+    def declare_state(self, ctx: RuntimeContext) -> None:
+        """Declare the keyed state (names, types): open() does it first; the savepoint
+        planner (flink_jobs.cluster.savepoints) calls it alone to read the layout offline."""
         self.body = ctx.get_state(ValueStateDescriptor(BODY_STATE, types.PICKLED_STATE))
         self.last_tick = ctx.get_state(ValueStateDescriptor(TICK_STATE, Types.LONG()))
         self.waiting = ctx.get_list_state(ListStateDescriptor(WAITING_STATE, types.PICKLED_STATE))
@@ -312,10 +320,6 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         self.old_pending = ctx.get_list_state(
             ListStateDescriptor(PENDING_STATE, types.PICKLED_STATE)
         )
-        self.codecs = connect(self.job, self.schemas, runtime_context)
-        # Always empty at (re)start: after a restore, only Flink's state is true.
-        self.cache = StateCache(self.cache_keys)
-        self.metrics = metrics.OperatorMetrics(runtime_context)
 
     # --- reading a key ------------------------------------------------------------------
 

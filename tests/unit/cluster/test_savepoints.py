@@ -229,6 +229,9 @@ def _features_function(declare: Mapping[str, str]) -> Any:
 
     class Declares(KeyedProcessFunction):  # type: ignore[misc]
         def open(self, ctx: Any) -> None:
+            self.declare_state(ctx)
+
+        def declare_state(self, ctx: Any) -> None:  # as Features: what the planner reads
             self.states = []
             for name, kind in kinds.items():
                 if kind == "VALUE":
