@@ -26,10 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from e2e import wait_consumed  # noqa: E402
-from kafka_io import Values, consume_all  # noqa: E402
+# Run as a file, Python puts tests/golden/ first on the path, not the checkout: put the
+# checkout first so `tests.support` and this checkout's packages are what is imported.
+sys.path.insert(0, str(ROOT))
 
 from flink_jobs.cluster.rest import FlinkRest  # noqa: E402
 from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster  # noqa: E402
@@ -37,7 +36,9 @@ from flink_jobs.settings import Settings, StackSettings  # noqa: E402
 from flink_jobs.stack.processes import free_port  # noqa: E402
 from flink_jobs.stack.services import LocalStack  # noqa: E402
 from flink_jobs.tools import schemas, simulate  # noqa: E402
-from golden.plan import PARTITIONS, PREFIX, keep_forever, plan  # noqa: E402
+from tests.golden.plan import PARTITIONS, PREFIX, keep_forever, plan  # noqa: E402
+from tests.support.e2e import wait_consumed  # noqa: E402
+from tests.support.kafka_io import Values, consume_all  # noqa: E402
 from udfs.serde import avsc  # noqa: E402
 
 JOBS = ("user-features", "game-features")
