@@ -1,7 +1,11 @@
 """Make the golden savepoints of a previous release: run that release's own build on a
 standalone cluster over a fixed, deterministic input and stop it with a savepoint.
 
-    .venv/bin/python tests/golden/make_golden.py release-1
+    .venv/bin/python -m tests.golden.make_golden release-1
+
+(from the repository root; `tests` is a package and this imports its helpers by their
+path, `tests.support.e2e`; `.venv/bin/python tests/golden/make_golden.py release-1` works
+too)
 
 checks out the git tag into a temporary worktree, starts a private Kafka + registry and a
 standalone cluster (current tooling: they only host the old build), registers the old
@@ -133,7 +137,7 @@ def main(tag: str) -> None:
             print(f"{tag} {job}: savepoint {result.path} -> {out / job}")
         _dump(s, out)
         (out / "MADE.txt").write_text(
-            f"made by tests/golden/make_golden.py {tag} from {_rev(tag)} on "
+            f"made by python -m tests.golden.make_golden {tag} from {_rev(tag)} on "
             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n"
         )
     finally:
