@@ -40,8 +40,10 @@ def runtime_files() -> list[Path]:
         finder.import_hook(module)
     files = set()
     for name, mod in finder.modules.items():
-        if name.split(".")[0] in CODE_PACKAGES and mod.__file__:
-            files.add(Path(mod.__file__).resolve())
+        # typeshed's modulefinder.Module (undocumented) declares none of its attributes
+        path: str | None = mod.__file__  # type: ignore[attr-defined]
+        if name.split(".")[0] in CODE_PACKAGES and path:
+            files.add(Path(path).resolve())
     return sorted(files)
 
 

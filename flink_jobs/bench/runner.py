@@ -392,12 +392,12 @@ def run_tipoff(
         )
         row["name"] = f"tipoff {' + '.join(JOB_NAMES)} (one Flink job), exactly-once"
         log(f"bench: tipoff: {row['events_per_s']:,.0f} events/s ({row['basis']})")
-        state = state_size(cluster, job_id, feed, opts, log)
+        sizes = state_size(cluster, job_id, feed, opts, log)
     finally:
         if sampler.is_alive():
             sampler.stop()
         cancel(cluster.rest, job_id, log)
-    return row, state
+    return row, sizes
 
 
 def state_size(

@@ -202,10 +202,11 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.cluster import commands as cluster
+    from flink_jobs.cluster.standalone import StandaloneCluster
     from flink_jobs.config import from_args
     from flink_jobs.submit import submit
 
-    local = cluster.StandaloneCluster(cluster.cluster_settings(a, s), log=err)
+    local = StandaloneCluster(cluster.cluster_settings(a, s), log=err)
     if not a.jobmanager and not a.checkpoint_dir:
         # tipoff's own cluster: checkpoints beside its savepoints
         a.checkpoint_dir = cluster.checkpoints_uri(local)
@@ -237,12 +238,14 @@ def savepoint_cmd(a: argparse.Namespace, s: Settings) -> int:
 def bench_cmd(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.bench import runner
     from flink_jobs.bench.jvm_jobs import JvmJobError
+    from flink_jobs.bench.options import BenchError
     from flink_jobs.cluster import commands as cluster
+    from flink_jobs.cluster.standalone import StandaloneCluster
 
-    local = cluster.StandaloneCluster(cluster.cluster_settings(a, s), log=err)
+    local = StandaloneCluster(cluster.cluster_settings(a, s), log=err)
     try:
         return runner.main(a, s, local, log=err)
-    except (runner.BenchError, JvmJobError) as e:
+    except (BenchError, JvmJobError) as e:
         raise UserError(f"bench: {e}") from e
 
 

@@ -109,7 +109,10 @@ def run(s: Settings, duration_s: float, rate: float, log: Log) -> int:
                 return 1
             msg = c.poll(0.2)
             if msg is not None and not msg.error():
-                state[msg.topic()][msg.key().decode()] = decode(msg, deser).value
+                topic, key = msg.topic(), msg.key()
+                # a consumed record has a topic; the feature records are keyed
+                assert topic is not None and key is not None
+                state[topic][key.decode()] = decode(msg, deser).value
             if time.monotonic() - last >= (2 if tty else 15):
                 last = time.monotonic()
                 view = _view(

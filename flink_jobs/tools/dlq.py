@@ -44,7 +44,7 @@ def inspect(s: Settings, select: Selection, samples: int, log: Log) -> Counter[t
         dl = rec.value
         if dl is None or not select(dl):
             continue
-        key = (str(dl["job"]), str(dl["reason"]), str(dl["topic"]))
+        key: tuple[str, ...] = (str(dl["job"]), str(dl["reason"]), str(dl["topic"]))
         counts[key] += 1
         shown = examples.setdefault(key, [])
         if len(shown) < samples:

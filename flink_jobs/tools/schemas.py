@@ -192,6 +192,13 @@ def _level(level: str | None) -> str | None:
     return level.upper()
 
 
+def _schema_str(registered: RegisteredSchema) -> str:
+    """A registered version's schema text (typed optional; a registered version has one)."""
+    text = registered.schema.schema_str
+    assert text is not None, f"{registered.subject} v{registered.version}: no schema text"
+    return text
+
+
 def check_all(s: Settings, schemas_dir: Path | None, level: str | None) -> list[SubjectReport]:
     """Compare each local .avsc with every version its subject holds in the registry, at
     `level`, or by default at `default_level` of its file."""
@@ -212,7 +219,7 @@ def check_all(s: Settings, schemas_dir: Path | None, level: str | None) -> list[
             reports.append(SubjectReport(subj, rel, lvl, 0, [], None))
             continue
         versions = client.get_versions(subj)
-        previous = [json.loads(client.get_version(subj, v).schema.schema_str) for v in versions]
+        previous = [json.loads(_schema_str(client.get_version(subj, v))) for v in versions]
         problems = check(new, previous, lvl)
         # The registry's verdict answers another question: would `schemas register` (the
         # deploy) be accepted under the subject's own level in the registry (global BACKWARD

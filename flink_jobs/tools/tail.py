@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -115,7 +115,9 @@ def decode(msg: Any, deser: AvroDeserializer) -> TailRecord:
     value, error = None, None
     if raw is not None:
         try:
-            value = deser(raw, SerializationContext(msg.topic(), MessageField.VALUE))
+            # typed `dict | object | None`: every tipoff value schema is a record, so a dict
+            decoded = deser(raw, SerializationContext(msg.topic(), MessageField.VALUE))
+            value = cast("dict[str, Any] | None", decoded)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
     return TailRecord(

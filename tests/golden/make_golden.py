@@ -1,7 +1,11 @@
 """Make the golden savepoints of a previous release: run that release's own build on a
 standalone cluster over a fixed, deterministic input and stop it with a savepoint.
 
-    .venv/bin/python tests/golden/make_golden.py release-1
+    .venv/bin/python -m tests.golden.make_golden release-1
+
+(from the repository root; `tests` is a package and this imports its helpers by their
+path, `tests.support.e2e`; `.venv/bin/python tests/golden/make_golden.py release-1` works
+too)
 
 checks out the git tag into a temporary worktree, starts a private Kafka + registry and a
 standalone cluster (current tooling: they only host the old build), registers the old
@@ -26,10 +30,9 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from e2e import wait_consumed  # noqa: E402
-from kafka_io import Values, consume_all  # noqa: E402
+# Run as a file, Python puts tests/golden/ first on the path, not the checkout: put the
+# checkout first so `tests.support` and this checkout's packages are what is imported.
+sys.path.insert(0, str(ROOT))
 
 from flink_jobs.cluster.rest import FlinkRest  # noqa: E402
 from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster  # noqa: E402
@@ -37,7 +40,9 @@ from flink_jobs.settings import Settings, StackSettings  # noqa: E402
 from flink_jobs.stack.processes import free_port  # noqa: E402
 from flink_jobs.stack.services import LocalStack  # noqa: E402
 from flink_jobs.tools import schemas, simulate  # noqa: E402
-from golden.plan import PARTITIONS, PREFIX, keep_forever, plan  # noqa: E402
+from tests.golden.plan import PARTITIONS, PREFIX, keep_forever, plan  # noqa: E402
+from tests.support.e2e import wait_consumed  # noqa: E402
+from tests.support.kafka_io import Values, consume_all  # noqa: E402
 from udfs.serde import avsc  # noqa: E402
 
 JOBS = ("user-features", "game-features")
@@ -132,7 +137,7 @@ def main(tag: str) -> None:
             print(f"{tag} {job}: savepoint {result.path} -> {out / job}")
         _dump(s, out)
         (out / "MADE.txt").write_text(
-            f"made by tests/golden/make_golden.py {tag} from {_rev(tag)} on "
+            f"made by python -m tests.golden.make_golden {tag} from {_rev(tag)} on "
             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n"
         )
     finally:

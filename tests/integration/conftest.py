@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from realstack import RealStack
 
 from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster
 from flink_jobs.settings import ENV_BOOTSTRAP, ENV_REGISTRY, Settings, StackSettings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.stack.services import LocalStack
+from tests.support.realstack import RealStack
 
 
 def _local_env() -> dict[str, str]:

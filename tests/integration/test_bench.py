@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realstack import RealStack
 
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import ENV_BOOTSTRAP, ENV_REGISTRY
+from tests.support.realstack import RealStack
 
 
 def positive(x: Any) -> bool:

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from realstack import RealStack
 
 from flink_jobs.cluster.rest import FlinkRest
 from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster
 from flink_jobs.settings import StackSettings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate
+from tests.support.realstack import RealStack
 from udfs.sim import SimConfig
 
 HEARTBEAT_TIMEOUT_S = 10

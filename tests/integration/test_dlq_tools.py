@@ -9,10 +9,10 @@ from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from kafka_io import consume_all
-from realstack import RealStack
 
 from flink_jobs.tools import schemas
+from tests.support.kafka_io import consume_all
+from tests.support.realstack import RealStack
 from udfs.serde import avsc
 
 

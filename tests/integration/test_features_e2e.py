@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e import Interleaver, LiveJob, check_jobs, hostile_batches, run_bounded
-from kafka_io import Values, produce
-from realstack import RealStack
 
 from flink_jobs.settings import Settings
 from flink_jobs.tools import schemas, simulate
+from tests.support.e2e import Interleaver, LiveJob, check_jobs, hostile_batches, run_bounded
+from tests.support.kafka_io import Values, produce
+from tests.support.realstack import RealStack
 from udfs.sim import SimConfig
 
 

@@ -12,14 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from e2e import ClusterJob, Prior, check_jobs, tipoff, wait_consumed
-from golden.plan import PARTITIONS, PREFIX, keep_forever, plan
-from kafka_io import Values
-from realstack import RealStack
 
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.stack.health import admin
 from flink_jobs.tools import schemas, simulate
+from tests.golden.plan import PARTITIONS, PREFIX, keep_forever, plan
+from tests.support.e2e import ClusterJob, Prior, check_jobs, tipoff, wait_consumed
+from tests.support.kafka_io import Values
+from tests.support.realstack import RealStack
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 # release-1: the first state layout; release-2 (tag release-2, d86a8c7): the layout the

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from e2e import LiveJob
-from kafka_io import frame
-from realstack import RealStack
 
 from flink_jobs.tools import schemas
+from tests.support.e2e import LiveJob
+from tests.support.kafka_io import frame
+from tests.support.realstack import RealStack
 from udfs.serde import avsc
 from udfs.serde.registry import Registry
 from udfs.sim import SimConfig, Simulation

@@ -25,9 +25,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e import ClusterJob, hostile_batches
-from kafka_io import Values, consume_all, produce
-from realstack import RealStack
 
 from flink_jobs.cluster.rest import FlinkRest
 from flink_jobs.cluster.standalone import StandaloneCluster, prometheus_port_range
@@ -35,6 +32,9 @@ from flink_jobs.settings import Settings
 from flink_jobs.stack import debian
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate
+from tests.support.e2e import ClusterJob, hostile_batches
+from tests.support.kafka_io import Values, consume_all, produce
+from tests.support.realstack import RealStack
 from udfs.flink import metrics
 from udfs.sim import SimConfig
 

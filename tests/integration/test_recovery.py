@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e import ClusterJob, check_jobs
-from kafka_io import Values
-from realstack import RealStack
 
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import Settings
 from flink_jobs.tools import schemas, simulate
+from tests.support.e2e import ClusterJob, check_jobs
+from tests.support.kafka_io import Values
+from tests.support.realstack import RealStack
 from udfs.sim import SimConfig
 
 JOB_ARGS = ("--checkpoint-interval", "2000")

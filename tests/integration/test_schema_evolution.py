@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e import LiveJob, check_jobs
-from kafka_io import Values, consume_all, frame, produce
-from realstack import RealStack
 
 from flink_jobs.tools import schemas, simulate
+from tests.support.e2e import LiveJob, check_jobs
+from tests.support.kafka_io import Values, consume_all, frame, produce
+from tests.support.realstack import RealStack
 from udfs.serde import avsc
 from udfs.sim import SimConfig, Simulation
 

@@ -12,13 +12,13 @@ import fastavro
 import pytest
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from e2e import tipoff
 from fastavro.validation import validate
-from kafka_io import consume_all
-from realstack import RealStack
 
 from flink_jobs.stack import health
 from flink_jobs.tools import schemas, simulate, tail
+from tests.support.e2e import tipoff
+from tests.support.kafka_io import consume_all
+from tests.support.realstack import RealStack
 from udfs.serde import avsc
 from udfs.sim import SimConfig
 

@@ -6,7 +6,16 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 
-from oracle.model import HOUR, MIN, Accepted, Output, Record, ceil_tick, check_kinds, emit_ticks
+from tests.oracle.model import (
+    HOUR,
+    MIN,
+    Accepted,
+    Output,
+    Record,
+    ceil_tick,
+    check_kinds,
+    emit_ticks,
+)
 
 # Every window length the game family uses: 1 min counts, 5 min plays and viewers, and the
 # 10 min edge of the viewer-trend baseline (T - 10 min, T - 5 min]. The 5 min play window is

@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 
-from oracle.model import (
+from tests.oracle.model import (
     DAY,
     HOUR,
     MIN,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from compare import differences
-from oracle.game_oracle import game_features
-from oracle.model import Accepted
-from oracle.user_oracle import user_features
 
+from tests.oracle.game_oracle import game_features
+from tests.oracle.model import Accepted
+from tests.oracle.user_oracle import user_features
+from tests.support.compare import differences
 from udfs.features import driver
 from udfs.features.common import Event
 from udfs.sim import SimConfig, Simulation

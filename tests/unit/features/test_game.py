@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from builders import T0, ge, ui
 
+from tests.unit.features.builders import T0, ge, ui
 from udfs.features import driver
 from udfs.features.common import DAY, HOUR, MINUTE
 from udfs.features.excitement import excitement

@@ -9,8 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from test_against_oracle import feed
 
+from tests.unit.features.test_against_oracle import feed
 from udfs.features import driver, game, user
 from udfs.features.common import KeyClock, Step
 

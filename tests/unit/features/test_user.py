@@ -5,8 +5,8 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from builders import T0, ui
 
+from tests.unit.features.builders import T0, ui
 from udfs.features import driver, user
 from udfs.features.common import DAY, HOUR, MINUTE
 

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from builders import T0, ui
-from test_against_oracle import feed
 
+from tests.unit.features.builders import T0, ui
+from tests.unit.features.test_against_oracle import feed
 from udfs.features.user import top_teams
 from udfs.features.v2 import codec, driver, runtime, user
 

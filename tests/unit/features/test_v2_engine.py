@@ -4,10 +4,10 @@ exactly what the first generation accepts, and loses nothing through its encodin
 from __future__ import annotations
 
 import pytest
-from compare import differences
-from oracle.model import Accepted
-from test_against_oracle import ORACLES, feed
 
+from tests.oracle.model import Accepted
+from tests.support.compare import differences
+from tests.unit.features.test_against_oracle import ORACLES, feed
 from udfs.features import driver as v1_driver
 from udfs.features.v2 import driver
 

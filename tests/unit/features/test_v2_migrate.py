@@ -7,10 +7,10 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from compare import differences
-from oracle.model import Accepted
-from test_against_oracle import ORACLES, feed
 
+from tests.oracle.model import Accepted
+from tests.support.compare import differences
+from tests.unit.features.test_against_oracle import ORACLES, feed
 from udfs.features import driver as v1_driver
 from udfs.features.families import FAMILIES
 from udfs.features.v2 import driver

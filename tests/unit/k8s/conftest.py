@@ -13,7 +13,10 @@ import os
 from pathlib import Path
 
 import pytest
-from k8s_manifests import (
+
+from flink_jobs.settings import Settings
+from flink_jobs.stack import artifacts, debian, kustomize
+from tests.unit.k8s.k8s_manifests import (
     KUSTOMIZATIONS,
     CrdSchemas,
     Doc,
@@ -21,9 +24,6 @@ from k8s_manifests import (
     operator_flink_version,
     pinned_flink,
 )
-
-from flink_jobs.settings import Settings
-from flink_jobs.stack import artifacts, debian, kustomize
 
 
 def _log(msg: str) -> None:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from k8s_manifests import Doc, deployments, flink_defines, unknown_config
+
+from tests.unit.k8s.k8s_manifests import Doc, deployments, flink_defines, unknown_config
 
 GOOD = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
 

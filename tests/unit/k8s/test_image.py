@@ -8,9 +8,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from k8s_manifests import REPO, Doc, deployments, of_kind, pinned_flink
 
 from flink_jobs.stack.artifacts import FLINK_JARS
+from tests.unit.k8s.k8s_manifests import REPO, Doc, deployments, of_kind, pinned_flink
 
 DOCKERFILE = REPO / "k8s" / "image" / "Dockerfile"
 IGNORE = REPO / "k8s" / "image" / "Dockerfile.dockerignore"

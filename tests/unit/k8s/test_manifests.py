@@ -9,7 +9,11 @@ import re
 from typing import Any
 
 import pytest
-from k8s_manifests import (
+
+from flink_jobs.cli import build_parser
+from flink_jobs.settings import Topics
+from flink_jobs.submit import MODULES
+from tests.unit.k8s.k8s_manifests import (
     OVERLAYS,
     REPO,
     SECRET_KEYS,
@@ -25,10 +29,6 @@ from k8s_manifests import (
     operator_flink_version,
     pinned_flink,
 )
-
-from flink_jobs.cli import build_parser
-from flink_jobs.settings import Topics
-from flink_jobs.submit import MODULES
 
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|SASL|JAAS|AUTH", re.I)
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_manifests import K8S, Doc, containers, deployments, job_options, of_kind
+
+from tests.unit.k8s.k8s_manifests import K8S, Doc, containers, deployments, job_options, of_kind
 
 
 def _generator() -> ModuleType:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oracle.game_oracle import excitement, game_features, lead_changes_and_ties
-from oracle.model import HOUR, MIN, Accepted, Output
+
+from tests.oracle.game_oracle import excitement, game_features, lead_changes_and_ties
+from tests.oracle.model import HOUR, MIN, Accepted, Output
 
 B = 1_700_000_000_000  # on a tick boundary
 _offsets = itertools.count()

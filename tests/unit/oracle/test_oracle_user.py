@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oracle.model import DAY, HOUR, MIN, Accepted, Output
-from oracle.user_oracle import rank_teams, user_features
+
+from tests.oracle.model import DAY, HOUR, MIN, Accepted, Output
+from tests.oracle.user_oracle import rank_teams, user_features
 
 B = 1_700_000_000_000  # on a tick boundary
 TOPIC = "sports.user_interactions"

@@ -17,7 +17,7 @@ returns the key's next due tick so that an adapter can register it regardless.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from udfs.features import common
@@ -106,4 +106,6 @@ def migrate_game(
     return Migrated(s, pending, tiles, runtime.due_tick(game, s, pending, tick_ms))
 
 
-MIGRATE = {"user": migrate_user, "game": migrate_game}
+# A key's conversion, by family NAME; `feature` is that family's release-2 state (or None).
+Migrate = Callable[[str, common.KeyClock, Any, Iterable[Event], int], Migrated]
+MIGRATE: dict[str, Migrate] = {"user": migrate_user, "game": migrate_game}

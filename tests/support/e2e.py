@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compare import differences
 from confluent_kafka import Consumer, TopicPartition
-from kafka_io import Msg, Values, consume_all, produce
-from kafka_io import frame as _frame
-from oracle.game_oracle import game_features
-from oracle.model import Accepted
-from oracle.user_oracle import user_features
-from realstack import RealStack
 
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.settings import Settings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas
+from tests.oracle.game_oracle import game_features
+from tests.oracle.model import Accepted
+from tests.oracle.user_oracle import user_features
+from tests.support.compare import differences
+from tests.support.kafka_io import Msg, Values, consume_all, produce
+from tests.support.kafka_io import frame as _frame
+from tests.support.realstack import RealStack
 from udfs.serde import avsc
 from udfs.sim import SimConfig, Simulation
 
