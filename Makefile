@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tipoff-installed
 
-.PHONY: setup demo test test-fast lint fmt stack-down test-k8s image-jars image monitoring
+.PHONY: setup demo test test-fast lint fmt stack-down test-k8s image-jars image monitoring deployments
 
 setup: $(STAMP)
 
@@ -52,6 +52,10 @@ image-jars: setup
 
 image: image-jars
 	docker build -f k8s/image/Dockerfile -t $(IMAGE) .
+
+## Rewrite k8s/base/<job>.yaml (one FlinkDeployment per job) from the template.
+deployments: setup
+	$(BIN)/python k8s/base/deployments.py
 
 ## Rewrite k8s/monitoring/prometheusrule.yaml and dashboard.json from generate.py.
 monitoring: setup

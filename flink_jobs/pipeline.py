@@ -45,45 +45,60 @@ def python_first_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _duration(ms: int) -> str:
+    return f"{ms // 1000} s" if ms % 1000 == 0 else f"{ms} ms"
+
+
+def flink_settings(cfg: JobConfig) -> dict[str, str]:
+    """The Flink configuration a job's options imply: what environment() sets for every run,
+    and what each FlinkDeployment's flinkConfiguration says (k8s/base/deployments.py renders it
+    from here, so the two cannot disagree — the job's values would win silently)."""
+    s = {
+        # Thread mode runs Python in the TaskManager's JVM process: 20-30x the throughput
+        # of the default process mode (platform notes).
+        "python.execution-mode": "thread",
+        "state.backend.type": cfg.state_backend,
+        # The checkpoint interval is also the exactly-once commit interval.
+        "execution.checkpointing.interval": _duration(cfg.checkpoint_interval_ms),
+    }
+    if cfg.state_backend == "rocksdb":
+        s["execution.checkpointing.incremental"] = "true"
+    if cfg.checkpoint_dir:
+        s["execution.checkpointing.dir"] = cfg.checkpoint_dir
+    # A job that fails for good (restarts exhausted) or is cancelled keeps its last
+    # checkpoint: it restores like a savepoint. Flink's default deletes it.
+    s["execution.checkpointing.externalized-checkpoint-retention"] = "RETAIN_ON_CANCELLATION"
+    # One slow or failed checkpoint (e.g. behind a registry-outage retry) is not a reason
+    # to restart the job; three in a row are.
+    s["execution.checkpointing.tolerable-failed-checkpoints"] = "3"
+    # Retries with backoff (a registry or broker outage of a few minutes is ridden out),
+    # then fail: a broken setup must surface, not restart forever.
+    if cfg.restart_attempts <= 0:
+        s["restart-strategy.type"] = "none"
+    else:
+        s["restart-strategy.type"] = "exponential-delay"
+        s["restart-strategy.exponential-delay.initial-backoff"] = "1 s"
+        s["restart-strategy.exponential-delay.max-backoff"] = "60 s"
+        s["restart-strategy.exponential-delay.attempts-before-reset-backoff"] = str(
+            cfg.restart_attempts
+        )
+    return s
+
+
 def environment(cfg: JobConfig) -> tuple[StreamExecutionEnvironment, StreamTableEnvironment]:
     python_first_on_path()
     conf = Configuration()
-    # Thread mode runs Python in the TaskManager's JVM process: 20-30x the throughput of
-    # the default process mode (platform notes).
-    conf.set_string("python.execution-mode", "thread")
+    for key, value in flink_settings(cfg).items():
+        conf.set_string(key, value)
+    # This process's Python (with pyflink and tipoff), for the local cluster and the client.
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
     if cfg.jars:
         conf.set_string("pipeline.jars", ";".join(Path(j).resolve().as_uri() for j in cfg.jars))
-    # Retries with backoff (a registry or broker outage of a few minutes is ridden out),
-    # then fail: a broken setup must surface, not restart forever.
-    if cfg.restart_attempts <= 0:
-        conf.set_string("restart-strategy.type", "none")
-    else:
-        conf.set_string("restart-strategy.type", "exponential-delay")
-        conf.set_string("restart-strategy.exponential-delay.initial-backoff", "1 s")
-        conf.set_string("restart-strategy.exponential-delay.max-backoff", "60 s")
-        conf.set_string(
-            "restart-strategy.exponential-delay.attempts-before-reset-backoff",
-            str(cfg.restart_attempts),
-        )
     if cfg.rest_port is not None:
         conf.set_string("rest.address", "127.0.0.1")
         conf.set_string("rest.bind-address", "127.0.0.1")
         conf.set_string("rest.port", str(cfg.rest_port))
-    conf.set_string("state.backend.type", cfg.state_backend)
-    if cfg.state_backend == "rocksdb":
-        conf.set_string("execution.checkpointing.incremental", "true")
-    if cfg.checkpoint_dir:
-        conf.set_string("execution.checkpointing.dir", cfg.checkpoint_dir)
-    # A job that fails for good (restarts exhausted) or is cancelled keeps its last
-    # checkpoint: it restores like a savepoint. Flink's default deletes it.
-    conf.set_string(
-        "execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION"
-    )
-    # One slow or failed checkpoint (e.g. behind a registry-outage retry) is not a reason
-    # to restart the job; three in a row are.
-    conf.set_string("execution.checkpointing.tolerable-failed-checkpoints", "3")
     if cfg.from_savepoint:
         conf.set_string("execution.state-recovery.path", cfg.from_savepoint)
     env = StreamExecutionEnvironment.get_execution_environment(conf)

@@ -30,6 +30,7 @@ from tests.unit.k8s.k8s_manifests import (
     pinned_flink,
 )
 
+K8S_BASE = REPO / "k8s" / "base"
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|SASL|JAAS|AUTH", re.I)
 
 
@@ -325,3 +326,26 @@ def test_service_account_for_the_jobmanagers(rendered: dict[str, list[Doc]], ove
     for need in ("pods", "configmaps"):
         for verb in ("create", "delete", "watch", "update"):
             assert (need, verb) in granted, (need, verb)
+
+
+def test_deployments_are_generated_from_the_job_table_and_the_job_settings() -> None:
+    """k8s/base/<job>.yaml is what k8s/base/generate.py renders (one template, every job of
+    udfs/jobs.py), and its flinkConfiguration holds flink_settings() of the job's deployed
+    options: the settings the job applies in code have one source."""
+    from flink_jobs.pipeline import flink_settings
+    from udfs.jobs import JOBS
+
+    path = K8S_BASE / "deployments.py"
+    spec = importlib.util.spec_from_file_location("k8s_base_deployments", path)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    files = gen.rendered()
+    assert sorted(f.name for f in files) == sorted(f"{j.name}.yaml" for j in JOBS)
+    for f, text in files.items():
+        assert f.read_text() == text, f"{f} is stale: run `make deployments`"
+    for job in JOBS:
+        (d,) = docs((K8S_BASE / f"{job.name}.yaml").read_text())
+        conf = d["spec"]["flinkConfiguration"]
+        for key, value in flink_settings(gen.config(job)).items():
+            assert conf[key] == value, (job.name, key)
