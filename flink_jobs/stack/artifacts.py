@@ -26,12 +26,6 @@ FLINK_JARS = (
     "org.apache.flink:flink-sql-avro-confluent-registry:2.2.0",
 )
 
-# The Flink Kubernetes Operator's CRDs with their OpenAPI schemas live in this jar's
-# META-INF/fabric8/. 1.10.0 is the newest version the Maven Central reachable here serves
-# (its metadata lists 1.3.0, 1.7.0 and 1.10.0; 1.11.0 to 1.13.0 answer 404), and its
-# FlinkVersion enum ends at v1_20: docs/deploy.md says how the tests bridge that gap.
-OPERATOR_API_VERSION = "1.10.0"
-
 Progress = Callable[[str], None]
 
 
@@ -39,7 +33,7 @@ class FetchError(RuntimeError):
     pass
 
 
-def _mvn(args: list[str], cwd: Path, what: str) -> None:
+def mvn(args: list[str], cwd: Path, what: str) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise FetchError(
@@ -94,7 +88,7 @@ def fetch_once(
 def _copy_dependencies(coordinates: list[str], what: str) -> Callable[[Path, Path], None]:
     def fill(work: Path, out: Path) -> None:
         (work / "pom.xml").write_text(_pom(coordinates))
-        _mvn(
+        mvn(
             [
                 f"{DEPENDENCY_PLUGIN}:copy-dependencies",
                 "-DincludeScope=runtime",
@@ -123,7 +117,7 @@ def apicurio_app(cache: Path, log: Progress) -> Path:
     what = f"Apicurio Registry {APICURIO_VERSION}"
 
     def fill(work: Path, out: Path) -> None:
-        _mvn(
+        mvn(
             [
                 f"{DEPENDENCY_PLUGIN}:unpack",
                 f"-Dartifact=io.apicurio:apicurio-registry-app:{APICURIO_VERSION}:tar.gz:all",
@@ -146,7 +140,7 @@ def flink_jars(jars_dir: Path, log: Progress) -> list[Path]:
         jars_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=jars_dir.parent) as tmp:
             for coord in missing:
-                _mvn(
+                mvn(
                     [
                         f"{DEPENDENCY_PLUGIN}:copy",
                         f"-Dartifact={coord}",
@@ -162,26 +156,3 @@ def flink_jars(jars_dir: Path, log: Progress) -> list[Path]:
 def _jar_name(coord: str) -> str:
     _, artifact, version = coord.split(":")
     return f"{artifact}-{version}.jar"
-
-
-def operator_crds(cache: Path, log: Progress) -> Path:
-    """The folder of the operator's CRD files (`<plural>.flink.apache.org-v1.yml`), unpacked
-    from `flink-kubernetes-operator-api`: the same schemas the operator installs."""
-    what = f"Flink Kubernetes Operator API {OPERATOR_API_VERSION} (CRDs)"
-
-    def fill(work: Path, out: Path) -> None:
-        _mvn(
-            [
-                f"{DEPENDENCY_PLUGIN}:unpack",
-                f"-Dartifact=org.apache.flink:flink-kubernetes-operator-api:{OPERATOR_API_VERSION}",
-                "-Dmdep.unpack.includes=META-INF/fabric8/*.yml",
-                f"-DoutputDirectory={out}",
-            ],
-            work,
-            what,
-        )
-        if not list((out / "META-INF" / "fabric8").glob("*.yml")):
-            raise FetchError(f"{what}: the jar has no META-INF/fabric8/*.yml")
-
-    target = cache / f"flink-kubernetes-operator-api-{OPERATOR_API_VERSION}"
-    return fetch_once(target, what, fill, log) / "META-INF" / "fabric8"

@@ -29,9 +29,9 @@ import pytest
 from flink_jobs.cluster.rest import FlinkRest
 from flink_jobs.cluster.standalone import StandaloneCluster, prometheus_port_range
 from flink_jobs.settings import Settings
-from flink_jobs.stack import debian
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate
+from tests.support import debian
 from tests.support.e2e import ClusterJob, hostile_batches
 from tests.support.kafka_io import Values, consume_all, produce
 from tests.support.realstack import RealStack

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.settings import Settings
-from flink_jobs.stack import artifacts, debian, kustomize
+from tests.support import debian, kustomize
+from tests.support.crds import operator_crds
 from tests.unit.k8s.k8s_manifests import (
     KUSTOMIZATIONS,
     CrdSchemas,
@@ -47,7 +48,7 @@ def crds(cache_dir: Path) -> CrdSchemas:
     # The newest operator API on the reachable Maven Central (1.10.0) predates Flink 2.x in
     # its FlinkVersion enum; the pinned Flink's value is accepted on top of the real
     # schema (docs/deploy.md, "What the tests check"). Everything else is the real schema.
-    folder = artifacts.operator_crds(cache_dir, _log)
+    folder = operator_crds(cache_dir, _log)
     return CrdSchemas.load(folder, also_accept_flink_version=operator_flink_version(pinned_flink()))
 
 

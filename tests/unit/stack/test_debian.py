@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.settings import Settings
-from flink_jobs.stack import debian
 from flink_jobs.stack.artifacts import FetchError
+from tests.support import debian
 
 
 def test_prometheus_tools_run_from_the_cache() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.stack import kustomize
+from tests.support import kustomize
 
 
 def _no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
