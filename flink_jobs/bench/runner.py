@@ -28,8 +28,9 @@ from typing import Any
 
 from flink_jobs.bench import freshness, jvm_jobs, measure, preload, report
 from flink_jobs.bench.options import BenchError, Options, memory_bytes, options_from_args
+from flink_jobs.cluster.home import JOBMANAGER, Layout
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
-from flink_jobs.cluster.standalone import JOBMANAGER, Layout, StandaloneCluster
+from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE, JOBS, add_job_options, from_args
 from flink_jobs.settings import Settings
 from udfs.jobs import JOB, JOB_NAMES
