@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.cluster.home import ClusterSettings, Layout
 from flink_jobs.cluster.rest import Failure, FlinkRest, FlinkRestError, Job
-from flink_jobs.cluster.standalone import ClusterSettings, Layout, StandaloneCluster
+from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import Settings
 from udfs.jobs import ALL, JOB_NAMES, combined_name, expand
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from flink_jobs.cluster.home import ClusterError
 from flink_jobs.cluster.rest import FlinkRestError
-from flink_jobs.cluster.standalone import ClusterError
 from flink_jobs.config import JobSetupError
 from flink_jobs.settings import Settings
 from flink_jobs.stack.artifacts import FetchError

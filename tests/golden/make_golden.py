@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # checkout first so `tests.support` and this checkout's packages are what is imported.
 sys.path.insert(0, str(ROOT))
 
+from flink_jobs.cluster.home import ClusterSettings  # noqa: E402
 from flink_jobs.cluster.rest import FlinkRest  # noqa: E402
-from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster  # noqa: E402
+from flink_jobs.cluster.standalone import StandaloneCluster  # noqa: E402
 from flink_jobs.settings import Settings, StackSettings  # noqa: E402
 from flink_jobs.stack.processes import free_port  # noqa: E402
 from flink_jobs.stack.services import LocalStack  # noqa: E402

@@ -15,7 +15,8 @@ from dataclasses import replace
 
 import pytest
 
-from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster
+from flink_jobs.cluster.home import ClusterSettings
+from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import ENV_BOOTSTRAP, ENV_REGISTRY, Settings, StackSettings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.stack.services import LocalStack

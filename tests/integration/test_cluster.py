@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from flink_jobs.cluster.home import ClusterSettings
 from flink_jobs.cluster.rest import FlinkRest
-from flink_jobs.cluster.standalone import ClusterSettings, StandaloneCluster
+from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import StackSettings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate

@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
+from flink_jobs.cluster.home import prometheus_port_range
 from flink_jobs.cluster.rest import FlinkRest
-from flink_jobs.cluster.standalone import StandaloneCluster, prometheus_port_range
+from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import Settings
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate

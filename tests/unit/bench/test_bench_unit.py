@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from flink_jobs.bench import jvm_jobs, measure, report
+from flink_jobs.bench.cluster import small_taskmanagers
 from flink_jobs.bench.freshness import latencies
 from flink_jobs.bench.options import BenchError, Options, memory_bytes, options_from_args
-from flink_jobs.bench.runner import small_taskmanagers, state_target
+from flink_jobs.bench.runner import state_target
 from flink_jobs.cli import build_parser
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE, JobConfig, add_job_options
 from udfs.serde import avsc
@@ -426,7 +427,7 @@ def test_state_size_records_per_key_sizes_before_disposing(
     savepoint is disposed either way."""
     from types import SimpleNamespace
 
-    from flink_jobs.bench import runner
+    from flink_jobs.bench import state_phase
     from flink_jobs.cluster import keysizes, savepoints
     from flink_jobs.cluster.keysizes import OperatorKeySizes, StateSpec
     from flink_jobs.cluster.savepoints import SavepointInfo, SavepointOperator
@@ -461,7 +462,7 @@ def test_state_size_records_per_key_sizes_before_disposing(
     monkeypatch.setattr(keysizes, "measure_keys", measure)
     logged: list[str] = []
     feed = SimpleNamespace(users=4, games=1)
-    st = runner.state_size(cluster, "job", feed, Options(), logged.append)  # type: ignore[arg-type]
+    st = state_phase.state_size(cluster, "job", feed, Options(), logged.append)  # type: ignore[arg-type]
     assert disposed == ["file:/sp/savepoint-1"]
     assert st["bytes_per_active_user"] == 1_000.0
     if fails:

@@ -10,22 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.cluster.standalone import (
+from flink_jobs.cluster.home import (
     JAVA_OPTS_ALL,
     JOBMANAGER,
     ClusterError,
     ClusterSettings,
     Layout,
-    StandaloneCluster,
     build_home,
     flink_config,
-    heartbeat_age_s,
     process_command,
     process_env,
     prometheus_port_range,
     pyflink_home,
     render_yaml,
 )
+from flink_jobs.cluster.standalone import StandaloneCluster, heartbeat_age_s
 from flink_jobs.settings import StackSettings
 from flink_jobs.stack import artifacts
 from flink_jobs.stack.processes import PortInUse, free_port
