@@ -298,12 +298,12 @@ def resolve_job(jobs: list[Job], ref: str, url: str) -> Job:
 
 
 def check_savepoint(a: argparse.Namespace, s: Settings) -> int:
-    from flink_jobs.cluster import savepoints
+    from flink_jobs.cluster import restorecheck, savepoints
 
     jobs = None if a.job is None else expand(a.job)
     jars = sorted(str(p) for p in Path(s.stack.flink_jars_dir).glob("*.jar")) or None
     try:
-        report = savepoints.check(a.path, jobs=jobs, parallelism=a.parallelism, jars=jars)
+        report = restorecheck.check(a.path, jobs=jobs, parallelism=a.parallelism, jars=jars)
     except savepoints.SavepointCheckError as e:
         err(f"tipoff: error: {e}")
         return 2

@@ -115,6 +115,7 @@ def inspect_cmd(a: argparse.Namespace) -> int:
     """The `tipoff savepoint inspect` handler: exit 0, or 2 for an unreadable savepoint (or,
     with --per-key, keyed state that cannot be attributed to keys)."""
     from flink_jobs.cluster import keysizes, savepoints
+    from flink_jobs.cluster.keystats import OperatorKeySizes
 
     for flag, n in (("--users", a.users), ("--games", a.games)):
         if n is not None and n <= 0:
@@ -125,7 +126,7 @@ def inspect_cmd(a: argparse.Namespace) -> int:
     except savepoints.SavepointCheckError as e:
         print(f"tipoff: error: {e}", file=sys.stderr)
         return 2
-    per_key: dict[str, keysizes.OperatorKeySizes] = {}
+    per_key: dict[str, OperatorKeySizes] = {}
     if getattr(a, "per_key", False):
         uids = [op.uid for op in info.with_state() if op.uid and op.uid in ENTITIES]
         if not uids:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from flink_jobs.cluster import savepoints
-from flink_jobs.cluster.savepoints import Build, SavepointInfo, SavepointOperator
+from flink_jobs.cluster import buildplan, restorecheck, savepoints
+from flink_jobs.cluster.buildplan import Build
+from flink_jobs.cluster.savepoints import SavepointInfo, SavepointOperator
 from flink_jobs.config import JOBS
 from flink_jobs.pipeline import uid
 from flink_jobs.settings import Settings
@@ -61,7 +62,7 @@ def jars() -> list[str]:
 
 @pytest.fixture(scope="module")
 def build(jars: list[str]) -> Build:
-    return savepoints.expected_operators(JOBS, 1, jars)
+    return buildplan.expected_operators(JOBS, 1, jars)
 
 
 def test_the_build_has_the_documented_uids_and_state(build: Build) -> None:
@@ -107,11 +108,11 @@ def _as_savepoint(build: Build) -> SavepointInfo:
 
 
 def test_the_same_build_restores_and_a_renamed_uid_fails(build: Build, jars: list[str]) -> None:
-    assert savepoints.compare(_as_savepoint(build), build).ok
+    assert restorecheck.compare(_as_savepoint(build), build).ok
     # A second plan, in another process, is the same graph (ids, uids, key serializers).
-    assert savepoints.expected_operators(JOBS, 1, jars) == build
+    assert buildplan.expected_operators(JOBS, 1, jars) == build
     renamed = _renamed_plan(jars)
-    report = savepoints.compare(_as_savepoint(build), renamed)
+    report = restorecheck.compare(_as_savepoint(build), renamed)
     assert not report.ok
     (fail,) = report.failures
     assert uid("game-features", "features") in fail.text and "would be dropped" in fail.text
@@ -123,7 +124,7 @@ def test_a_renamed_uid_fails_the_check_of_a_real_golden_savepoint(jars: list[str
     path = GOLDEN / "release-1" / "game-features"
     if not (path / "_metadata").exists():
         pytest.skip("no golden game-features savepoint")
-    report = savepoints.compare(savepoints.inspect(path), _renamed_plan(jars, ("game-features",)))
+    report = restorecheck.compare(savepoints.inspect(path), _renamed_plan(jars, ("game-features",)))
     print("\n".join(report.render()))
     assert not report.ok
     assert any(
@@ -142,13 +143,13 @@ def _renamed_plan(
         "import sys\n"
         "from unittest import mock\n"
         "from flink_jobs import pipeline\n"
-        "from flink_jobs.cluster import savepoints\n"
+        "from flink_jobs.cluster import buildplan\n"
         "real = pipeline.uid\n"
         "def uid(job, op):\n"
         "    return 'tipoff.game-features.machine' if (job, op) == ('game-features', "
         "'features') else real(job, op)\n"
         "with mock.patch.object(pipeline, 'uid', uid):\n"
-        f"    build = savepoints._plan({list(jobs)!r}, 1, sys.argv[1:])\n"
+        f"    build = buildplan._plan({list(jobs)!r}, 1, sys.argv[1:])\n"
         "print(build.to_json())\n"
     )
     out = subprocess.run(
@@ -166,6 +167,6 @@ GOLDEN_SAVEPOINTS = sorted(p.parent for p in GOLDEN.glob("**/_metadata"))
 @pytest.mark.skipif(not GOLDEN_SAVEPOINTS, reason="no golden savepoint under tests/golden/")
 @pytest.mark.parametrize("path", GOLDEN_SAVEPOINTS, ids=lambda p: p.name)
 def test_golden_savepoints_restore(path: Path, jars: list[str]) -> None:
-    report = savepoints.check(path, jars=jars)
+    report = restorecheck.check(path, jars=jars)
     print("\n".join(report.render()))
     assert report.ok, "\n".join(report.render())

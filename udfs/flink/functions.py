@@ -304,7 +304,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
 
     def declare_state(self, ctx: RuntimeContext) -> None:
         """Declare the keyed state (names, types): open() does it first; the savepoint
-        planner (flink_jobs.cluster.savepoints) calls it alone to read the layout offline."""
+        planner (flink_jobs.cluster.buildplan) calls it alone to read the layout offline."""
         self.body = ctx.get_state(ValueStateDescriptor(BODY_STATE, types.PICKLED_STATE))
         self.last_tick = ctx.get_state(ValueStateDescriptor(TICK_STATE, Types.LONG()))
         self.waiting = ctx.get_list_state(ListStateDescriptor(WAITING_STATE, types.PICKLED_STATE))

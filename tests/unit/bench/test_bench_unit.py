@@ -429,7 +429,8 @@ def test_state_size_records_per_key_sizes_before_disposing(
 
     from flink_jobs.bench import state_phase
     from flink_jobs.cluster import keysizes, savepoints
-    from flink_jobs.cluster.keysizes import OperatorKeySizes, StateSpec
+    from flink_jobs.cluster.keystats import OperatorKeySizes
+    from flink_jobs.cluster.keystream import KeySizeError, StateSpec
     from flink_jobs.cluster.savepoints import SavepointInfo, SavepointOperator
     from flink_jobs.pipeline import uid
 
@@ -455,7 +456,7 @@ def test_state_size_records_per_key_sizes_before_disposing(
 
     def measure(path: str, uids: list[str]) -> dict[str, OperatorKeySizes]:
         if fails:
-            raise keysizes.KeySizeError(f"{path}: compressed")
+            raise KeySizeError(f"{path}: compressed")
         return {user_uid: sizes}
 
     monkeypatch.setattr(savepoints, "inspect", lambda path: info)

@@ -1,4 +1,5 @@
-"""Keyed state per key (`tipoff savepoint inspect --per-key`, flink_jobs/cluster/keysizes.py).
+"""Keyed state per key (`tipoff savepoint inspect --per-key`: flink_jobs/cluster/keysizes.py,
+keystream.py and keystats.py).
 
 The fast tests build keyed state streams by hand, the way FullSnapshotAsyncWriter writes
 them, and check the distribution maths, the key decoder, the attribution and the refusals
@@ -17,16 +18,8 @@ import pytest
 
 from flink_jobs.cli import main
 from flink_jobs.cluster import keysizes, savepoints
-from flink_jobs.cluster.keysizes import (
-    Distribution,
-    KeySizeError,
-    OperatorKeySizes,
-    RowStringKey,
-    StateSpec,
-    Tally,
-    parse_stream,
-    quantile,
-)
+from flink_jobs.cluster.keystats import Distribution, OperatorKeySizes, quantile
+from flink_jobs.cluster.keystream import KeySizeError, RowStringKey, StateSpec, Tally, parse_stream
 from flink_jobs.cluster.savepoints import LoadedMetadata, SavepointInfo, SavepointOperator
 from flink_jobs.pipeline import uid
 

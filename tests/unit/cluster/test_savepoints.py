@@ -1,4 +1,5 @@
-"""`tipoff savepoint check`: reading a savepoint, describing a build, comparing them.
+"""`tipoff savepoint check`: reading a savepoint (savepoints), describing a build
+(buildplan), comparing them (restorecheck).
 
 The fast tests compare hand-made SavepointInfo / Build values (no JVM). The slow ones take
 real savepoints from a small PyFlink job on a MiniCluster (a FLIP-27 source with operator
@@ -17,15 +18,10 @@ from typing import Any
 
 import pytest
 
-from flink_jobs.cluster import savepoints
-from flink_jobs.cluster.savepoints import (
-    Build,
-    BuildOperator,
-    KeyedState,
-    SavepointInfo,
-    SavepointOperator,
-    compare,
-)
+from flink_jobs.cluster import buildplan, restorecheck, savepoints
+from flink_jobs.cluster.buildplan import Build, BuildOperator
+from flink_jobs.cluster.restorecheck import compare
+from flink_jobs.cluster.savepoints import KeyedState, SavepointInfo, SavepointOperator
 from flink_jobs.pipeline import python_first_on_path, uid
 from udfs.flink.functions import (
     BODY_STATE,
@@ -108,7 +104,7 @@ def _build(*ops: BuildOperator) -> Build:
     return Build("test build", tuple(ops))
 
 
-def _levels(report: savepoints.Report) -> list[str]:
+def _levels(report: restorecheck.Report) -> list[str]:
     return [line.level for line in report.lines]
 
 
@@ -193,7 +189,7 @@ def test_build_json_round_trip() -> None:
 def test_the_features_function_declares_v2_state_and_release_2_state() -> None:
     """Recorded from udfs.flink.functions.Features.open itself, not restated: the v2 layout,
     and release 2's, which it reads to convert a key."""
-    declared = savepoints.tipoff_keyed_state(["user-features", "game-features"])
+    declared = buildplan.tipoff_keyed_state(["user-features", "game-features"])
     assert declared == {
         uid("user-features", "features"): DECLARED,
         uid("game-features", "features"): DECLARED,
@@ -289,8 +285,8 @@ def _tiny_job(
     else:
         keyed = numbers.key_by(lambda v: v % 50, key_type=Types.LONG())
     keyed.process(function).uid(features_uid).name("features").print()
-    build = savepoints.describe(
-        env, {features_uid: savepoints.declared_keyed_state(function)}, "tiny job"
+    build = buildplan.describe(
+        env, {features_uid: buildplan.declared_keyed_state(function)}, "tiny job"
     )
     return env, build
 
