@@ -462,9 +462,9 @@ def declared_keyed_state(function: Any) -> dict[str, str]:
 
 def tipoff_keyed_state(jobs: Sequence[str], tick_ms: int = 1_000) -> dict[str, dict[str, str]]:
     """uid -> keyed state, for tipoff's stateful operators: the `features` operator of each
-    job runs udfs.flink.functions.Features (see flink_jobs.pipeline.build_pipeline)."""
+    job runs udfs.flink.features.Features (see flink_jobs.pipeline.build_pipeline)."""
     from flink_jobs.pipeline import uid
-    from udfs.flink.functions import Features
+    from udfs.flink.features import Features
 
     declared = {}
     for job in jobs:
@@ -676,8 +676,8 @@ def _layout(
     report: Report, who: str, saved: Mapping[str, Any], declared: Mapping[str, str]
 ) -> None:
     """A savepoint of release 2 (or 1): its feature state is pickled classes, which this
-    build converts key by key (udfs/flink/functions.py, Features._convert)."""
-    from udfs.flink.functions import BODY_STATE, CLOCK_STATE
+    build converts key by key (udfs/flink/features.py, Features._convert)."""
+    from udfs.flink.state import BODY_STATE, CLOCK_STATE
 
     if CLOCK_STATE in saved and BODY_STATE not in saved and BODY_STATE in declared:
         report.add(

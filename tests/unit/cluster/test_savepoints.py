@@ -27,7 +27,7 @@ from flink_jobs.cluster.savepoints import (
     compare,
 )
 from flink_jobs.pipeline import python_first_on_path, uid
-from udfs.flink.functions import (
+from udfs.flink.state import (
     BODY_STATE,
     CLOCK_STATE,
     FEATURE_STATE,
@@ -191,7 +191,7 @@ def test_build_json_round_trip() -> None:
 
 
 def test_the_features_function_declares_v2_state_and_release_2_state() -> None:
-    """Recorded from udfs.flink.functions.Features.open itself, not restated: the v2 layout,
+    """Recorded from udfs.flink.features.Features.open itself, not restated: the v2 layout,
     and release 2's, which it reads to convert a key."""
     declared = savepoints.tipoff_keyed_state(["user-features", "game-features"])
     assert declared == {
