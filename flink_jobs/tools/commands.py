@@ -20,7 +20,7 @@ from flink_jobs.stack.java import JavaNotFound
 from flink_jobs.stack.processes import PortInUse
 from flink_jobs.stack.services import LocalStack, StackError
 from flink_jobs.submit import SubmitError
-from flink_jobs.tools import progress, schemas, simulate, tail
+from flink_jobs.tools import progress, schemas, simreport, simulate, tail
 from udfs.jobs import expand
 from udfs.serde.jobcodecs import SchemaNotRegistered
 from udfs.serde.registry import RegistryUnavailable
@@ -57,7 +57,7 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
         StackError,
         FetchError,
         JavaNotFound,
-        simulate.SimulateError,
+        simreport.SimulateError,
         SubmitError,
         JobSetupError,
         SchemaNotRegistered,
