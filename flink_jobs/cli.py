@@ -296,7 +296,8 @@ def _jobmanager_option(p: argparse.ArgumentParser) -> None:
 
 
 def _cluster_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`cluster`, `jobs` and `savepoint` (flink_jobs/cluster/commands.py)."""
+    """`cluster`, `jobs` and `savepoint` (flink_jobs/cluster/commands.py,
+    savepoint_commands.py and restore.py)."""
     cl = sub.add_parser(
         "cluster",
         help="start/stop/inspect a local standalone Flink session cluster",

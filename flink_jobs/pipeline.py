@@ -25,7 +25,8 @@ from pyflink.table import StreamTableEnvironment
 
 from flink_jobs.config import EXACTLY_ONCE, JobConfig, Plan
 from udfs.flink import types
-from udfs.flink.functions import Decode, Features
+from udfs.flink.decode import Decode
+from udfs.flink.features import Features
 from udfs.jobs import combined_name
 
 FEATURE_TIME_HEADER = "feature_time"  # decimal epoch ms, on every feature record and tombstone

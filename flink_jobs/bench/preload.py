@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from flink_jobs.settings import Settings, Topics
 from flink_jobs.stack.health import admin
-from flink_jobs.tools import schemas, simulate
+from flink_jobs.tools import schemas, simreport, simulate
 from udfs.sim import SimConfig
 
 Log = Callable[[str], None]
@@ -70,7 +70,7 @@ def preload(
     )
     report = simulate.run(s, cfg, live=False, log=log, progress=True)
     if report.failed:
-        raise simulate.SimulateError(
+        raise simreport.SimulateError(
             f"preload: {len(report.failed)} deliveries failed, first: {report.failed[0]}"
         )
     per_topic = end_offsets(s.endpoints.bootstrap_servers, list(report.per_topic))

@@ -155,9 +155,9 @@ def declared_keyed_state(function: Any) -> dict[str, str]:
 
 def tipoff_keyed_state(jobs: Sequence[str], tick_ms: int = 1_000) -> dict[str, dict[str, str]]:
     """uid -> keyed state, for tipoff's stateful operators: the `features` operator of each
-    job runs udfs.flink.functions.Features (see flink_jobs.pipeline.build_pipeline)."""
+    job runs udfs.flink.features.Features (see flink_jobs.pipeline.build_pipeline)."""
     from flink_jobs.pipeline import uid
-    from udfs.flink.functions import Features
+    from udfs.flink.features import Features
 
     declared = {}
     for job in jobs:

@@ -158,8 +158,8 @@ def _layout(
     report: Report, who: str, saved: Mapping[str, Any], declared: Mapping[str, str]
 ) -> None:
     """A savepoint of release 2 (or 1): its feature state is pickled classes, which this
-    build converts key by key (udfs/flink/functions.py, Features._convert)."""
-    from udfs.flink.functions import BODY_STATE, CLOCK_STATE
+    build converts key by key (udfs/flink/features.py, Features._convert)."""
+    from udfs.flink.state import BODY_STATE, CLOCK_STATE
 
     if CLOCK_STATE in saved and BODY_STATE not in saved and BODY_STATE in declared:
         report.add(

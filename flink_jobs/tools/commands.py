@@ -20,7 +20,7 @@ from flink_jobs.stack.java import JavaNotFound
 from flink_jobs.stack.processes import PortInUse
 from flink_jobs.stack.services import LocalStack, StackError
 from flink_jobs.submit import SubmitError
-from flink_jobs.tools import progress, schemas, simulate, tail
+from flink_jobs.tools import progress, schemas, simreport, simulate, tail
 from udfs.jobs import expand
 from udfs.serde.jobcodecs import SchemaNotRegistered
 from udfs.serde.registry import RegistryUnavailable
@@ -57,7 +57,7 @@ def dispatch(a: argparse.Namespace, s: Settings) -> int:
         StackError,
         FetchError,
         JavaNotFound,
-        simulate.SimulateError,
+        simreport.SimulateError,
         SubmitError,
         JobSetupError,
         SchemaNotRegistered,
@@ -201,7 +201,7 @@ def run_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 
 def submit_cmd(a: argparse.Namespace, s: Settings) -> int:
-    from flink_jobs.cluster import commands as cluster
+    from flink_jobs.cluster import common as cluster
     from flink_jobs.cluster.standalone import StandaloneCluster
     from flink_jobs.config import from_args
     from flink_jobs.submit import submit
@@ -230,7 +230,7 @@ def jobs_cmd(a: argparse.Namespace, s: Settings) -> int:
 
 
 def savepoint_cmd(a: argparse.Namespace, s: Settings) -> int:
-    from flink_jobs.cluster import commands as cluster
+    from flink_jobs.cluster import savepoint_commands as cluster
 
     return cluster.savepoint_cmd(a, s)
 
@@ -239,7 +239,7 @@ def bench_cmd(a: argparse.Namespace, s: Settings) -> int:
     from flink_jobs.bench import runner
     from flink_jobs.bench.jvm_jobs import JvmJobError
     from flink_jobs.bench.options import BenchError
-    from flink_jobs.cluster import commands as cluster
+    from flink_jobs.cluster import common as cluster
     from flink_jobs.cluster.standalone import StandaloneCluster
 
     local = StandaloneCluster(cluster.cluster_settings(a, s), log=err)

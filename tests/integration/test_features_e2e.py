@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.settings import Settings
-from flink_jobs.tools import schemas, simulate
+from flink_jobs.tools import schemas, simreport, simulate
 from tests.support.e2e import Interleaver, LiveJob, check_jobs, hostile_batches, run_bounded
 from tests.support.kafka_io import Values, produce
 from tests.support.realstack import RealStack
@@ -26,7 +26,7 @@ def _plan(seed: int, events: int) -> SimConfig:
     return simulate.plan(cfg, 0, int(time.time() * 1000), 1_800, events)
 
 
-def _simulate(s: Settings, cfg: SimConfig) -> simulate.SendReport:
+def _simulate(s: Settings, cfg: SimConfig) -> simreport.SendReport:
     events = cfg.total_events
     report = simulate.run(s, cfg, live=False, log=print, progress=False, schema_version="mixed")
     assert not report.failed and report.late > 0 and report.duplicates > 0

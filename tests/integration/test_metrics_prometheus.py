@@ -44,9 +44,10 @@ OPERATOR = "flink_taskmanager_job_task_operator_tipoff_"
 JOBS = ("user-features", "game-features")
 
 
-def _generator() -> ModuleType:
+def _monitoring_metrics() -> ModuleType:
+    """k8s/monitoring/monitoring_metrics.py: the metric names generate.py renders from."""
     spec = importlib.util.spec_from_file_location(
-        "tipoff_monitoring", REPO / "k8s" / "monitoring" / "generate.py"
+        "tipoff_monitoring_metrics", REPO / "k8s" / "monitoring" / "monitoring_metrics.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -290,9 +291,9 @@ def test_prometheus_scrapes_every_metric_and_the_counts_add_up(
             assert 0 < p[metrics.PROCESSING_P50] <= p[metrics.PROCESSING_MAX], p
 
         # What k8s/monitoring queries was scraped: the dashboard and the rules only use
-        # names in generate.py's METRICS (tests/unit/k8s/test_monitoring.py).
+        # names in monitoring_metrics.py's METRICS (tests/unit/k8s/test_monitoring.py).
         seen = prometheus.names()
-        wanted = set(_generator().METRICS.values())
+        wanted = set(_monitoring_metrics().METRICS.values())
         assert wanted <= seen, sorted(wanted - seen)
         ours = {n for n in seen if n.startswith(OPERATOR)}
         print("tipoff metrics scraped:", sorted(ours))

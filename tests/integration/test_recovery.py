@@ -14,7 +14,7 @@ import pytest
 
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import Settings
-from flink_jobs.tools import schemas, simulate
+from flink_jobs.tools import schemas, simreport, simulate
 from tests.support.e2e import ClusterJob, check_jobs
 from tests.support.kafka_io import Values
 from tests.support.realstack import RealStack
@@ -34,7 +34,7 @@ class Simulator(threading.Thread):
     def __init__(self, s: Settings, cfg: SimConfig) -> None:
         super().__init__(daemon=True)
         self.s, self.cfg = s, cfg
-        self.report: simulate.SendReport | None = None
+        self.report: simreport.SendReport | None = None
 
     def run(self) -> None:
         self.report = simulate.run(self.s, self.cfg, live=True, log=print, progress=False)

@@ -20,7 +20,7 @@ from flink_jobs.config import JOBS
 from flink_jobs.pipeline import uid
 from flink_jobs.settings import Settings
 from flink_jobs.stack import artifacts
-from udfs.flink.functions import (
+from udfs.flink.state import (
     BODY_STATE,
     CLOCK_STATE,
     FEATURE_STATE,

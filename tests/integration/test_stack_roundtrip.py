@@ -15,7 +15,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.validation import validate
 
 from flink_jobs.stack import health
-from flink_jobs.tools import schemas, simulate, tail
+from flink_jobs.tools import schemas, simreport, simulate, tail
 from tests.support.e2e import tipoff
 from tests.support.kafka_io import consume_all
 from tests.support.realstack import RealStack
@@ -53,7 +53,7 @@ def test_simulated_events_read_back_valid_and_counted(real_stack: RealStack) -> 
         assert sum(tail.end_offsets(s.endpoints.bootstrap_servers, topic).values()) == n
 
 
-def _partition_logs(s, report: simulate.SendReport) -> dict[tuple[str, int], list[tuple]]:
+def _partition_logs(s, report: simreport.SendReport) -> dict[tuple[str, int], list[tuple]]:
     """Per input partition, in offset order: (key, writer version, Avro body, timestamp)."""
     client = schemas.registry(s.endpoints.registry_url)
     version_of: dict[int, int] = {}

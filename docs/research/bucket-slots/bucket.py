@@ -36,7 +36,9 @@ from udfs.features.common import Event, tick_of
 from udfs.features.v2 import runtime
 from udfs.features.v2 import user as fam
 from udfs.flink import types
-from udfs.flink.functions import Decode, connect, dead_letter_row, pack_event, unpack_event
+from udfs.flink.common import connect, dead_letter_row
+from udfs.flink.decode import Decode
+from udfs.flink.state import pack_event, unpack_event
 from udfs.serde.inputs import RawRecord, dead_letter
 
 BUCKETS = int(os.environ.get("BUCKETS", "128"))

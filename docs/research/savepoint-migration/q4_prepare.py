@@ -13,7 +13,8 @@ import pickle
 import sys
 
 sys.path.insert(0, sys.argv[1])
-from udfs.flink.functions import _unpack, live  # noqa: E402  (tuples: release 2; <= last_tick: applied)
+from udfs.features.v2.runtime import live  # noqa: E402  (<= last_tick: applied)
+from udfs.flink.state import _unpack  # noqa: E402  (tuples: release 2)
 
 n = 0
 with open(sys.argv[3], "w") as out:

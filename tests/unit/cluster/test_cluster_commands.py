@@ -12,6 +12,8 @@ import pytest
 
 from flink_jobs.cli import build_parser, main
 from flink_jobs.cluster import commands as cc
+from flink_jobs.cluster import common, restore
+from flink_jobs.cluster import savepoint_commands as spc
 from flink_jobs.cluster.rest import Failure, FlinkRestError, Job, parse_exceptions, summarize_trace
 
 JOB_A = "f585b4bc44191ae424af89a0f760cf6b"
@@ -84,10 +86,10 @@ def test_rest_address_forms() -> None:
     class Cluster:
         url = "http://127.0.0.1:8081"
 
-    assert cc.rest_url(None, Cluster()) == "http://127.0.0.1:8081"  # type: ignore[arg-type]
-    assert cc.rest_url("127.0.0.1:9999", Cluster()) == "http://127.0.0.1:9999"  # type: ignore[arg-type]
-    assert cc.rest_url("http://h:1/", Cluster()) == "http://h:1"  # type: ignore[arg-type]
-    assert cc.host_port("http://127.0.0.1:9999") == "127.0.0.1:9999"
+    assert common.rest_url(None, Cluster()) == "http://127.0.0.1:8081"  # type: ignore[arg-type]
+    assert common.rest_url("127.0.0.1:9999", Cluster()) == "http://127.0.0.1:9999"  # type: ignore[arg-type]
+    assert common.rest_url("http://h:1/", Cluster()) == "http://h:1"  # type: ignore[arg-type]
+    assert common.host_port("http://127.0.0.1:9999") == "127.0.0.1:9999"
 
 
 # --- job lookup ---------------------------------------------------------------------------
@@ -162,10 +164,10 @@ def test_savepoint_of_a_job_that_is_not_running_says_what_to_do(tmp_path: Path) 
     rest = FakeRest([_job(JOB_A, "tipoff user-features", "FINISHED")])
     a = argparse.Namespace(job="f585b4", savepoint_action="trigger", dir=str(tmp_path))
     with pytest.raises(FlinkRestError, match=r"is FINISHED: only a RUNNING job.*savepoint list"):
-        cc.take_savepoint(a, rest, None)  # type: ignore[arg-type]
+        spc.take_savepoint(a, rest, None)  # type: ignore[arg-type]
     rest = FakeRest([_job(JOB_A, "tipoff user-features", "RESTARTING")])
     with pytest.raises(FlinkRestError, match=r"is RESTARTING.*wait until it runs again"):
-        cc.take_savepoint(a, rest, None)  # type: ignore[arg-type]
+        spc.take_savepoint(a, rest, None)  # type: ignore[arg-type]
 
 
 # --- restore ------------------------------------------------------------------------------
@@ -184,7 +186,7 @@ def test_restore_watch_returns_when_every_task_runs() -> None:
         ],
     )
     logged: list[str] = []
-    cc.watch_restore(rest, JOB_A, 10, logged.append)  # type: ignore[arg-type]
+    restore.watch_restore(rest, JOB_A, 10, logged.append)  # type: ignore[arg-type]
     assert logged and "INITIALIZING" in logged[0]
     assert rest.cancelled == []
 
@@ -192,8 +194,8 @@ def test_restore_watch_returns_when_every_task_runs() -> None:
 def test_failed_restore_reports_the_root_cause_and_a_hint() -> None:
     rest = FakeRest([], [{"state": "FAILED", "vertices": []}])
     rest.failures = [Failure(1, "JobInitializationException", CANNOT_MAP, None)]
-    with pytest.raises(cc.RestoreFailed) as e:
-        cc.watch_restore(rest, JOB_A, 10, lambda _: None)  # type: ignore[arg-type]
+    with pytest.raises(restore.RestoreFailed) as e:
+        restore.watch_restore(rest, JOB_A, 10, lambda _: None)  # type: ignore[arg-type]
     msg = str(e.value)
     assert f"job {JOB_A} is FAILED" in msg
     assert "Cannot map checkpoint/savepoint state" in msg
@@ -212,8 +214,8 @@ def test_restore_that_keeps_restarting_is_cancelled_with_its_cause() -> None:
         Failure(2, "java.lang.Exception", trace + "(again)", "features"),
         Failure(1, "java.lang.Exception", trace, "features"),
     ]
-    with pytest.raises(cc.RestoreFailed) as e:
-        cc.watch_restore(rest, JOB_A, 10, lambda _: None)  # type: ignore[arg-type]
+    with pytest.raises(restore.RestoreFailed) as e:
+        restore.watch_restore(rest, JOB_A, 10, lambda _: None)  # type: ignore[arg-type]
     assert rest.cancelled == [JOB_A]
     msg = str(e.value)
     assert "StateMigrationException" in msg and "incompatible state serializer" in msg
@@ -225,8 +227,8 @@ def test_restore_that_never_runs_times_out_with_what_is_known(
 ) -> None:
     monkeypatch.setattr(time, "sleep", lambda _: None)
     rest = FakeRest([], [{"state": "RUNNING", "vertices": _vertices("DEPLOYING")}])
-    with pytest.raises(cc.RestoreFailed, match=r"still RUNNING after 0s.*DEPLOYING"):
-        cc.watch_restore(rest, JOB_A, 0.05, lambda _: None)  # type: ignore[arg-type]
+    with pytest.raises(restore.RestoreFailed, match=r"still RUNNING after 0s.*DEPLOYING"):
+        restore.watch_restore(rest, JOB_A, 0.05, lambda _: None)  # type: ignore[arg-type]
 
 
 def test_submitted_since_picks_the_newest_matching_job() -> None:
@@ -235,22 +237,22 @@ def test_submitted_since_picks_the_newest_matching_job() -> None:
         _job("b" * 32, "tipoff game-features", "FAILED", 200),
         _job("c" * 32, "tipoff user-features", "FAILED", 300),
     ]
-    assert cc.submitted_since(jobs, "tipoff game-features", 150) == "b" * 32
-    assert cc.submitted_since(jobs, "tipoff game-features", 250) is None
+    assert restore.submitted_since(jobs, "tipoff game-features", 150) == "b" * 32
+    assert restore.submitted_since(jobs, "tipoff game-features", 250) is None
 
 
 def test_savepoint_path_must_be_a_complete_local_savepoint(tmp_path: Path) -> None:
     sp = tmp_path / "savepoint-f585b4-2730a72faf0f"
     with pytest.raises(FlinkRestError, match="does not exist"):
-        cc.savepoint_location(str(sp))
+        common.savepoint_location(str(sp))
     sp.mkdir()
     with pytest.raises(FlinkRestError, match="no _metadata"):
-        cc.savepoint_location(str(sp))
+        common.savepoint_location(str(sp))
     (sp / "_metadata").write_bytes(b"m")
-    assert cc.savepoint_location(str(sp)) == sp.resolve().as_uri()
-    assert cc.savepoint_location(sp.as_uri()) == sp.resolve().as_uri()
-    assert cc.savepoint_location(str(sp / "_metadata")) == sp.resolve().as_uri()
-    assert cc.savepoint_location("s3://bucket/sp") == "s3://bucket/sp"
+    assert common.savepoint_location(str(sp)) == sp.resolve().as_uri()
+    assert common.savepoint_location(sp.as_uri()) == sp.resolve().as_uri()
+    assert common.savepoint_location(str(sp / "_metadata")) == sp.resolve().as_uri()
+    assert common.savepoint_location("s3://bucket/sp") == "s3://bucket/sp"
 
 
 # --- listing and formatting ---------------------------------------------------------------
@@ -268,7 +270,7 @@ def test_savepoints_listed_newest_first_with_sizes(
         else:
             os.utime(d, (1_600_000_000, 1_600_000_000))
     (tmp_path / "not-a-savepoint").mkdir()
-    found = cc.find_savepoints(tmp_path)
+    found = spc.find_savepoints(tmp_path)
     assert [sp.path.name for sp in found] == [
         "savepoint-bbbbbb-2",
         "savepoint-aaaaaa-1",
@@ -280,26 +282,26 @@ def test_savepoints_listed_newest_first_with_sizes(
     class Cluster:
         url = "http://127.0.0.1:9"  # nothing listens: jobs are not named, no error
 
-    cc.list_savepoints(tmp_path, Cluster())  # type: ignore[arg-type]
+    spc.list_savepoints(tmp_path, Cluster())  # type: ignore[arg-type]
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["CREATED", "SIZE", "JOB", "PATH"]
     assert "savepoint-bbbbbb-2" in out[1] and "2.0 KB" in out[1]
     assert "incomplete" in out[3]
-    cc.list_savepoints(tmp_path / "none", Cluster())  # type: ignore[arg-type]
+    spc.list_savepoints(tmp_path / "none", Cluster())  # type: ignore[arg-type]
     assert "no savepoints in" in capsys.readouterr().out
 
 
 def test_formatting() -> None:
-    assert cc.fmt_bytes(512) == "512 B"
-    assert cc.fmt_bytes(6_541_534) == "6.2 MB"
-    assert cc.fmt_duration(0.4) == "0.4s"
-    assert cc.fmt_duration(52) == "52s"
-    assert cc.fmt_duration(303) == "5m03s"
-    assert cc.fmt_duration(7_260) == "2h01m"
-    assert cc.fmt_duration(90_000) == "1d01h"
-    assert cc.local_path("file:/tmp/a%20b") == Path("/tmp/a b")
-    assert cc.local_path("file:///tmp/x") == Path("/tmp/x")
-    assert cc.local_path("s3://b/x") is None
+    assert common.fmt_bytes(512) == "512 B"
+    assert common.fmt_bytes(6_541_534) == "6.2 MB"
+    assert common.fmt_duration(0.4) == "0.4s"
+    assert common.fmt_duration(52) == "52s"
+    assert common.fmt_duration(303) == "5m03s"
+    assert common.fmt_duration(7_260) == "2h01m"
+    assert common.fmt_duration(90_000) == "1d01h"
+    assert common.local_path("file:/tmp/a%20b") == Path("/tmp/a b")
+    assert common.local_path("file:///tmp/x") == Path("/tmp/x")
+    assert common.local_path("s3://b/x") is None
 
 
 CHECKPOINTS: dict[str, Any] = {
@@ -416,7 +418,7 @@ def test_stop_of_a_local_run_reports_the_savepoint_its_exiting_cluster_wrote(
     a = argparse.Namespace(
         job=JOB_A, savepoint_action="stop", dir=str(tmp_path), drain=False, timeout=5.0
     )
-    assert cc.take_savepoint(a, rest, None) == 0  # type: ignore[arg-type]
+    assert spc.take_savepoint(a, rest, None) == 0  # type: ignore[arg-type]
     out = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
     assert out["savepoint"].endswith("savepoint-f585b4-0123456789ab")
     assert out["size"].startswith("2.0 KB on disk")
@@ -428,4 +430,4 @@ def test_stop_of_a_local_run_reports_the_savepoint_its_exiting_cluster_wrote(
 
     a.job, rest = JOB_B, DeadRest([_job(JOB_B, "tipoff user-features", "RUNNING")])
     with pytest.raises(FlinkRestError, match="unreachable"):  # no savepoint: the error stands
-        cc.take_savepoint(a, rest, None)  # type: ignore[arg-type]
+        spc.take_savepoint(a, rest, None)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from flink_jobs.cluster.buildplan import Build, BuildOperator
 from flink_jobs.cluster.restorecheck import compare
 from flink_jobs.cluster.savepoints import KeyedState, SavepointInfo, SavepointOperator
 from flink_jobs.pipeline import python_first_on_path, uid
-from udfs.flink.functions import (
+from udfs.flink.state import (
     BODY_STATE,
     CLOCK_STATE,
     FEATURE_STATE,
@@ -187,7 +187,7 @@ def test_build_json_round_trip() -> None:
 
 
 def test_the_features_function_declares_v2_state_and_release_2_state() -> None:
-    """Recorded from udfs.flink.functions.Features.open itself, not restated: the v2 layout,
+    """Recorded from udfs.flink.features.Features.open itself, not restated: the v2 layout,
     and release 2's, which it reads to convert a key."""
     declared = buildplan.tipoff_keyed_state(["user-features", "game-features"])
     assert declared == {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from udfs.flink.functions import Cached, StateCache
+from udfs.flink.state import Cached, StateCache
 
 
 def test_least_recently_used_key_is_evicted() -> None:
@@ -33,7 +33,7 @@ def test_drop_forgets_a_cleared_key() -> None:
 
 def test_pending_list_reads_single_events_and_rewritten_batches() -> None:
     from udfs.features.common import Event
-    from udfs.flink.functions import _unpack
+    from udfs.flink.state import _unpack
 
     e1, e2, e3 = (Event(t, "t", 0, t, "interaction", {"event_id": str(t)}) for t in (3, 1, 2))
     # Release 2: a tick rewrote (e1, e2) as one tuple; e3 arrived after it.
@@ -44,7 +44,7 @@ def test_pending_list_reads_single_events_and_rewritten_batches() -> None:
 
 def test_waiting_events_are_those_after_the_last_tick() -> None:
     from udfs.features.common import Event
-    from udfs.flink.functions import live
+    from udfs.features.v2.runtime import live
 
     events = [Event(t, "t", 0, t, "interaction", {"event_id": str(t)}) for t in (900, 1000, 1001)]
     assert live(events, 1000) == events[2:]
@@ -56,7 +56,7 @@ def test_waiting_events_pack_into_builtins_and_back() -> None:
     import pickletools
 
     from udfs.features.common import Event
-    from udfs.flink.functions import pack_event, unpack_event
+    from udfs.flink.state import pack_event, unpack_event
     from udfs.serde.inputs import RawRecord
 
     raw = RawRecord("t", 2, 7, 1_000, b"k", b"\x00v")

@@ -29,6 +29,9 @@ def _generator() -> ModuleType:
 
 
 gen = _generator()
+# generate.py's parts, beside it: it put their folder on the path.
+mon_metrics = importlib.import_module("monitoring_metrics")
+mon_rules = importlib.import_module("monitoring_rules")
 NS, JOB = "tipoff", "user-features"
 WHERE = f'namespace="{NS}", deployment="{JOB}"'
 
@@ -48,13 +51,13 @@ def rules_file(tmp_path: Path, annotations: bool = True) -> Path:
 
 
 def alert_names() -> list[str]:
-    groups = gen.prometheus_rule()["spec"]["groups"]
+    groups = mon_rules.prometheus_rule()["spec"]["groups"]
     return [r["alert"] for g in groups for r in g["rules"] if "alert" in r]
 
 
 def test_committed_files_are_the_generators_output() -> None:
     """prometheusrule.yaml and dashboard.json are exactly what generate.py writes: edit the
-    generator (metric names are in one dict there), not the outputs."""
+    generator (metric names are in one dict, in monitoring_metrics.py), not the outputs."""
     for path, text in gen.rendered().items():
         assert path.read_text() == text, f"{path.name} is stale: run k8s/monitoring/generate.py"
 
@@ -73,17 +76,18 @@ def test_promtool_accepts_the_rules(promtool: Path, tmp_path: Path) -> None:
 
 def _series(name: str, values: str, **labels: str) -> dict[str, str]:
     extra = "".join(f', {k}="{v}"' for k, v in labels.items())
-    return {"series": f"{gen.METRICS[name]}{{{WHERE}{extra}}}", "values": values}
+    return {"series": f"{mon_metrics.METRICS[name]}{{{WHERE}{extra}}}", "values": values}
 
 
 def _healthy(minutes: int) -> list[dict[str, str]]:
     """A running job: checkpoints every 10 s, no failures, low lag, fresh features."""
     both = [
         {
-            "series": f'{gen.METRICS["running_jobs"]}{{namespace="{NS}", deployment="{d}"}}',
+            "series": f"{mon_metrics.METRICS['running_jobs']}"
+            f'{{namespace="{NS}", deployment="{d}"}}',
             "values": f"1x{minutes}",
         }
-        for d in gen.DEPLOYMENTS
+        for d in mon_metrics.DEPLOYMENTS
     ]
     return [
         *both,
@@ -117,7 +121,8 @@ CASES: list[tuple[str, list[dict[str, str]], dict[str, Any]]] = [
     (
         "job not running",
         _replace(
-            _healthy(M), {"series": f"{gen.METRICS['running_jobs']}{{{WHERE}}}", "values": f"0x{M}"}
+            _healthy(M),
+            {"series": f"{mon_metrics.METRICS['running_jobs']}{{{WHERE}}}", "values": f"0x{M}"},
         ),
         _expect("TipoffJobNotRunning", severity="critical", namespace=NS, deployment=JOB),
     ),
@@ -170,7 +175,8 @@ CASES: list[tuple[str, list[dict[str, str]], dict[str, Any]]] = [
     (
         "freshness budget burning",
         _replace(
-            _healthy(M), _series("feature_freshness_ms", f"{gen.FRESHNESS_TARGET_MS + 1500}x{M}")
+            _healthy(M),
+            _series("feature_freshness_ms", f"{mon_metrics.FRESHNESS_TARGET_MS + 1500}x{M}"),
         ),
         _expect("TipoffFreshnessBudgetBurnFast", severity="critical", namespace=NS, deployment=JOB),
     ),
@@ -222,9 +228,15 @@ def test_thresholds_follow_the_jobs(rendered: dict[str, list[Doc]]) -> None:
     for overlay in ("dev", "prod"):
         for d in deployments(rendered, overlay).values():
             a = job_options(d)
-            assert (a.tick_ms, a.out_of_orderness_ms) == (gen.TICK_MS, gen.OUT_OF_ORDERNESS_MS)
-            assert a.checkpoint_interval == gen.CHECKPOINT_INTERVAL_MS
-    assert gen.FRESHNESS_TARGET_MS == gen.TICK_MS + gen.OUT_OF_ORDERNESS_MS + 500
+            assert (a.tick_ms, a.out_of_orderness_ms) == (
+                mon_metrics.TICK_MS,
+                mon_metrics.OUT_OF_ORDERNESS_MS,
+            )
+            assert a.checkpoint_interval == mon_metrics.CHECKPOINT_INTERVAL_MS
+    assert (
+        mon_metrics.FRESHNESS_TARGET_MS
+        == mon_metrics.TICK_MS + mon_metrics.OUT_OF_ORDERNESS_MS + 500
+    )
 
 
 def test_pod_monitor_scrapes_the_flink_pods(rendered: dict[str, list[Doc]]) -> None:
@@ -255,18 +267,18 @@ def _exprs(node: Any) -> list[str]:
 
 
 def test_dashboard_uses_only_known_metrics(rendered: dict[str, list[Doc]]) -> None:
-    """Every metric the dashboard and the rules query is in generate.py's METRICS or is a
+    """Every metric the dashboard and the rules query is in monitoring_metrics.py's METRICS or is a
     recording rule; every METRICS name is used; the ConfigMap carries the dashboard."""
     board = json.loads((K8S / "monitoring" / "dashboard.json").read_text())
-    rule = gen.prometheus_rule()
+    rule = mon_rules.prometheus_rule()
     recorded = {r["record"] for g in rule["spec"]["groups"] for r in g["rules"] if "record" in r}
-    known = set(gen.METRICS.values()) | recorded
+    known = set(mon_metrics.METRICS.values()) | recorded
     used: set[str] = set()
     for expr in _exprs(board) + _exprs(rule):
         names = set(re.findall(r"\b(flink_[A-Za-z0-9_]+|tipoff:[a-z0-9_:]+)", expr))
         assert names <= known, (expr, names - known)
         used |= names
-    assert set(gen.METRICS.values()) <= used, set(gen.METRICS.values()) - used
+    assert set(mon_metrics.METRICS.values()) <= used, set(mon_metrics.METRICS.values()) - used
     (cm,) = of_kind(rendered["monitoring"], "ConfigMap")
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(cm["data"]["tipoff.json"]) == board

@@ -12,7 +12,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from flink_jobs.cli import build_parser
-from flink_jobs.tools.simulate import SendReport, SimulateError, _count, encoders
+from flink_jobs.tools.simreport import SendReport, SimulateError, _count
+from flink_jobs.tools.simulate import encoders
 from udfs.serde import avsc
 from udfs.sim import Emission, SimConfig, Simulation, versions
 from udfs.sim.clients import APP_RELEASES

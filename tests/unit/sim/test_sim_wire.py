@@ -16,7 +16,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from flink_jobs.tools import simulate
+from flink_jobs.tools import simreport, simsend, simulate
 from flink_jobs.tools.simwire import WireEncoder, murmur2, partition_of
 from udfs.serde import avsc, wire
 from udfs.sim import Emission, SimConfig, Simulation, versions
@@ -191,21 +191,21 @@ class FakeProducer:
         return 0
 
 
-def _job(cfg: SimConfig, mode: str, shard: simulate.Shard | None) -> simulate.Job:
+def _job(cfg: SimConfig, mode: str, shard: simsend.Shard | None) -> simsend.Job:
     specs = {
         (kind, n): (avsc.canonical(avsc.history(SCHEMA[kind])[n - 1]), 10 * n + len(kind))
         for kind in TOPICS
         for n in versions.used_by(mode)
     }
-    return simulate.Job("unused:9092", TOPICS, specs, cfg, False, mode, None, shard)
+    return simsend.Job("unused:9092", TOPICS, specs, cfg, False, mode, None, shard)
 
 
 def _send(
-    monkeypatch: pytest.MonkeyPatch, job: simulate.Job, partitions: dict[str, int]
-) -> tuple[dict[tuple[str, int], list[tuple[bytes, bytes, int]]], simulate.SendReport]:
+    monkeypatch: pytest.MonkeyPatch, job: simsend.Job, partitions: dict[str, int]
+) -> tuple[dict[tuple[str, int], list[tuple[bytes, bytes, int]]], simreport.SendReport]:
     fake = FakeProducer(partitions)
-    monkeypatch.setattr(simulate, "producer", lambda _bootstrap: fake)
-    report = simulate.send(job, lambda _r: False)
+    monkeypatch.setattr(simsend, "producer", lambda _bootstrap: fake)
+    report = simsend.send(job, lambda _r: False)
     return dict(fake.log), report
 
 
@@ -220,10 +220,10 @@ def test_shards_split_by_partition_and_keep_each_partitions_order(
     partitions = {TOPICS["game"]: 3, TOPICS["interaction"]: 4}
     single, one_report = _send(monkeypatch, _job(cfg, "mixed", None), partitions)
     merged: dict[tuple[str, int], list[tuple[bytes, bytes, int]]] = {}
-    total = simulate.SendReport()
+    total = simreport.SendReport()
     for i in range(count):
         log, report = _send(
-            monkeypatch, _job(cfg, "mixed", simulate.Shard(i, count, partitions)), partitions
+            monkeypatch, _job(cfg, "mixed", simsend.Shard(i, count, partitions)), partitions
         )
         assert all(p % count == i for _t, p in log), "a shard sent another's partition"
         assert not set(log) & set(merged)
@@ -276,14 +276,14 @@ def test_single_process_is_deterministic_and_stamps_event_time(
 def test_live_report_says_when_the_sender_fell_behind() -> None:
     """The achieved rate is the timeline's records over the wall time they took; more than
     3 % under the schedule is a warning naming what to do."""
-    kept = simulate.SendReport(
+    kept = simreport.SendReport(
         target_rate=1000, timeline_s=60, window_sent=60_300, window_wall_s=59.9, max_lag_ms=40
     )
     kept.per_topic["x"] = 60_300
     assert kept.achieved_rate == pytest.approx(1005)
     assert not kept.behind and kept.warning() is None
     assert any("achieved 1005.0/s of 1005.0/s scheduled (100.0%" in line for line in kept.lines())
-    slow = simulate.SendReport(
+    slow = simreport.SendReport(
         target_rate=1000, timeline_s=60, window_sent=60_000, window_wall_s=75, max_lag_ms=15_000
     )
     assert slow.achieved_rate == pytest.approx(800)
@@ -291,5 +291,5 @@ def test_live_report_says_when_the_sender_fell_behind() -> None:
     warning = slow.warning()
     assert warning is not None
     assert "fell behind" in warning and "800" in warning and "--processes" in warning
-    fast = simulate.SendReport()  # as fast as possible: no live line, no warning
+    fast = simreport.SendReport()  # as fast as possible: no live line, no warning
     assert fast.warning() is None and not any("live:" in line for line in fast.lines())

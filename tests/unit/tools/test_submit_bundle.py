@@ -31,7 +31,14 @@ def test_the_archive_holds_the_job_and_the_schemas_only(tmp_path: Path) -> None:
     names = _names(tmp_path)
     for module in submit.MODULES.values():
         assert module.replace(".", "/") + ".py" in names
-    for needed in ("udfs/flink/functions.py", "udfs/jobs.py", "flink_jobs/pipeline.py"):
+    needed_files = (
+        "udfs/flink/decode.py",
+        "udfs/flink/features.py",
+        "udfs/flink/state.py",
+        "udfs/jobs.py",
+        "flink_jobs/pipeline.py",
+    )
+    for needed in needed_files:
         assert needed in names
     assert "avro_schemas/events/UserInteraction.avsc" in names
     shipped_tooling = [n for n in names if n.startswith(TOOLING)]
@@ -56,7 +63,7 @@ print(json.dumps(mods))
 
 def test_the_archive_is_enough_on_its_own(tmp_path: Path) -> None:
     bundle = submit.package(tmp_path / "tipoff.zip")
-    modules = [*submit.MODULES.values(), "udfs.flink.functions"]
+    modules = [*submit.MODULES.values(), "udfs.flink.decode", "udfs.flink.features"]
     proc = subprocess.run(
         [sys.executable, "-c", ALONE, str(bundle), str(submit.ROOT), *modules],
         capture_output=True,
