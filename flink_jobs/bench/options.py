@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.cliopts import Subparsers, stack_options
+
 PHASES = ("copy", "tumble", "over", "tipoff", "freshness")
 
 
@@ -109,3 +111,102 @@ def memory_bytes(size: str) -> int:
             f"--taskmanager-memory: {size!r} is not a memory size; use e.g. 1536m or 4g"
         )
     return int(digits) * _UNITS[unit]
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The `bench` command's parser (its handler: flink_jobs.bench.runner.main)."""
+    d = Options()
+    bn = sub.add_parser(
+        "bench",
+        help="throughput and freshness of tipoff against JVM-only Flink SQL jobs",
+        description="In one invocation, on the local standalone cluster (started if it is not "
+        "running) and the configured Kafka + registry: preload N simulated events into fresh "
+        "bench topics; measure a JVM copy job (I/O ceiling), the JVM reference (Flink SQL "
+        "per-user 1 s tumbling counts) and JVM OVER-window counts, then tipoff's full pipeline "
+        "(both jobs, exactly-once), each from the earliest offset; the state per active user "
+        "from a savepoint; then freshness with the simulator live at a fixed rate, "
+        "at-least-once and exactly-once. Prints a table, writes a JSON result and a PNG chart "
+        "under --results. See BENCHMARKS.md.",
+    )
+    bn.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short version (100,000 events, 30 s freshness runs): a smoke test, not a "
+        "measurement",
+    )
+    bn.add_argument("--events", type=int, help=f"simulated events to preload ({d.events:,})")
+    bn.add_argument("--users", type=int, help=f"simulated users ({d.users:,})")
+    bn.add_argument("--games", type=int, help=f"simulated games ({d.games})")
+    bn.add_argument(
+        "--event-rate",
+        type=float,
+        help=f"preload: events per second of event time ({d.event_rate:,.0f})",
+    )
+    bn.add_argument("--seed", type=int, help=f"simulator seed ({d.seed})")
+    bn.add_argument(
+        "--parallelism", type=int, help="of every job (default: the number of TaskManagers)"
+    )
+    bn.add_argument(
+        "--taskmanagers",
+        type=int,
+        help=f"TaskManagers when the bench starts the cluster ({d.taskmanagers})",
+    )
+    bn.add_argument(
+        "--taskmanager-memory",
+        metavar="SIZE",
+        help=f"process size of each TaskManager when the bench starts the cluster "
+        f"({d.taskmanager_memory}; --quick: {Options.quick_defaults()['taskmanager_memory']}): "
+        "tipoff's heap state of the full feed fills smaller ones. A running cluster is used as "
+        "it is; smaller TaskManagers there are named in the report",
+    )
+    bn.add_argument(
+        "--over-seconds",
+        type=float,
+        metavar="S",
+        help=f"measure the OVER job (context only, slow) for at most S seconds, then cancel it "
+        f"({d.over_max_s:.0f}; --quick: to the end of its input)",
+    )
+    bn.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        metavar="MS",
+        help=f"of every job: the exactly-once commit interval ({d.checkpoint_interval_ms})",
+    )
+    bn.add_argument(
+        "--state-backend",
+        choices=["hashmap", "rocksdb"],
+        help=f"tipoff's state backend ({d.state_backend}; rocksdb checkpoints incrementally)",
+    )
+    bn.add_argument(
+        "--rate",
+        type=float,
+        help="freshness: simulated events/s (default: half of tipoff's measured rate)",
+    )
+    bn.add_argument(
+        "--freshness-duration",
+        type=float,
+        metavar="S",
+        help=f"seconds of live input per delivery guarantee ({d.freshness_duration_s:.0f})",
+    )
+    bn.add_argument(
+        "--freshness-warmup",
+        type=float,
+        metavar="S",
+        help=f"seconds of ticks not counted at the start ({d.freshness_warmup_s:.0f})",
+    )
+    bn.add_argument("--results", type=Path, help=f"folder for the JSON and PNG ({d.results_dir})")
+    bn.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=PHASES,
+        metavar="PHASE",
+        help=f"leave out phases: {', '.join(PHASES)}",
+    )
+    bn.add_argument(
+        "--keep-topics", action="store_true", help="keep the bench topics (default: deleted)"
+    )
+    bn.add_argument("--no-chart", action="store_true", help="no PNG (no matplotlib needed)")
+    bn.add_argument("--rest-port", type=int, help="the local cluster's REST port (8081)")
+    bn.add_argument("--rpc-port", type=int, help="the local cluster's RPC port (6123)")
+    stack_options(bn)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from flink_jobs.cliopts import Subparsers, jobmanager_option, stack_options
 from flink_jobs.cluster.common import (
     ACTIVE,
     cluster_settings,
@@ -200,3 +201,58 @@ def resolve_job(jobs: list[Job], ref: str, url: str) -> Job:
         )
     listed = ", ".join(f"{j.id} ({j.name}, {j.state})" for j in found)
     raise JobNotFound(f"{ref!r} matches several jobs: {listed}; give the full job id")
+
+
+def add_parsers(sub: Subparsers) -> None:
+    """The `cluster` and `jobs` commands' parsers (their handlers are below)."""
+    cl = sub.add_parser(
+        "cluster",
+        help="start/stop/inspect a local standalone Flink session cluster",
+        description="A JobManager and N TaskManagers (one slot each) as local processes, "
+        "from the Flink distribution inside apache-flink, on 127.0.0.1. Data, logs and pids "
+        "under <state dir>/flink-cluster. up: start what is not running, wait until every "
+        "TaskManager is registered, print the REST/web URL. add-taskmanager: one more.",
+    )
+    cl.add_argument("action", choices=["up", "down", "status", "add-taskmanager"])
+    cl.add_argument(
+        "--taskmanagers", type=int, metavar="N", help="up: TaskManagers to run (default 2)"
+    )
+    cl.add_argument(
+        "--rest-port", type=int, help="REST API and web UI port on 127.0.0.1 (default 8081)"
+    )
+    cl.add_argument("--rpc-port", type=int, help="JobManager RPC port (default 6123)")
+    cl.add_argument(
+        "--jobmanager-memory", metavar="SIZE", help="JobManager process size (default 1024m)"
+    )
+    cl.add_argument(
+        "--taskmanager-memory",
+        metavar="SIZE",
+        help="process size of each TaskManager (default 1536m)",
+    )
+    cl.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        metavar="S",
+        help="seconds before a silent TaskManager is dropped and its jobs fail over (10)",
+    )
+    cl.add_argument(
+        "--prometheus-ports",
+        metavar="FROM-TO",
+        help="expose every process's metrics (tipoff's and Flink's) for Prometheus on the "
+        "first free port of this range, e.g. 9249-9259; Flink's reporter listens on all "
+        "interfaces (default: off; or TIPOFF_FLINK_PROMETHEUS_PORTS)",
+    )
+    cl.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for registration (180)"
+    )
+    stack_options(cl)
+
+    jb = sub.add_parser(
+        "jobs",
+        help="list a Flink cluster's jobs with their last checkpoint",
+        description="Jobs over the REST API (running first): id, state, name, start, "
+        "duration, and the last completed checkpoint (path, size, duration).",
+    )
+    jb.add_argument("--running", action="store_true", help="only jobs that are not finished")
+    jobmanager_option(jb)
+    stack_options(jb)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flink_jobs.cliopts import JOB_CHOICES, JOBS_TEXT, Subparsers, jobmanager_option, stack_options
 from flink_jobs.cluster.commands import resolve_job
 from flink_jobs.cluster.common import (
     ACTIVE,
@@ -26,8 +27,9 @@ from flink_jobs.cluster.common import (
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.cluster.restore import restore
 from flink_jobs.cluster.standalone import StandaloneCluster
+from flink_jobs.config import add_job_options
 from flink_jobs.settings import Settings
-from udfs.jobs import expand
+from udfs.jobs import ALL, JOB_NAMES, expand
 
 
 def check_savepoint(a: argparse.Namespace, s: Settings) -> int:
@@ -191,3 +193,107 @@ def dispose(a: argparse.Namespace, rest: FlinkRest) -> int:
     print(f"freed      {fmt_bytes(size)}" + (" (some files remain)" if left else ""))
     print(f"took       {fmt_duration(seconds)}")
     return 0
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The `savepoint` command's parser (its handlers: this module and restore.py)."""
+    sp = sub.add_parser(
+        "savepoint",
+        help="trigger, stop with, list, restore and dispose of savepoints",
+        description=f"JOB is a job id, an id prefix or a name ({', '.join(JOB_NAMES)}, {ALL}). "
+        "Savepoints go "
+        "to <state dir>/flink-cluster/savepoints unless --dir is given.",
+    )
+    spsub = sp.add_subparsers(dest="savepoint_action", required=True, metavar="ACTION")
+    for action, text in (
+        ("trigger", "take a savepoint; the job keeps running"),
+        ("stop", "take a savepoint and stop the job (resume it with `savepoint restore`)"),
+    ):
+        p = spsub.add_parser(action, help=text, description=text)
+        p.add_argument(
+            "job",
+            metavar="JOB",
+            help=f"a job id, an id prefix (4+ characters) or a name: {JOBS_TEXT}",
+        )
+        if action == "stop":
+            p.add_argument(
+                "--drain",
+                action="store_true",
+                help="advance event time to the end first: every pending tick fires (only "
+                "when the job will not be resumed)",
+            )
+        p.add_argument("--dir", help="savepoint folder (default: the cluster's)")
+        p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for it (300)")
+        jobmanager_option(p)
+        stack_options(p)
+    ls = spsub.add_parser("list", help="savepoints in the savepoint folder, newest first")
+    ls.add_argument("--dir", help="savepoint folder (default: the cluster's)")
+    stack_options(ls)
+    rs = spsub.add_parser(
+        "restore",
+        help="submit a job that starts from a savepoint (this build, any parallelism)",
+        description="Submit the job with `tipoff submit`'s path, restoring PATH, and wait "
+        "until all its tasks run; a failed restore is reported with its cause and cancelled.",
+    )
+    rs.add_argument("path", metavar="PATH", help="savepoint folder or URI")
+    rs.add_argument("--job", required=True, metavar="JOB", choices=JOB_CHOICES, help=JOBS_TEXT)
+    rs.add_argument(
+        "--allow-non-restored-state",
+        action="store_true",
+        help="drop savepoint state no operator of this build claims instead of failing",
+    )
+    rs.add_argument(
+        "--wait", type=float, default=180.0, help="seconds to wait for the tasks to run (180)"
+    )
+    jobmanager_option(rs)
+    add_job_options(rs)
+    stack_options(rs)
+    dp = spsub.add_parser("dispose", help="delete a savepoint through the JobManager")
+    dp.add_argument("path", metavar="PATH", help="savepoint folder or URI")
+    dp.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (120)")
+    jobmanager_option(dp)
+    stack_options(dp)
+    ck = spsub.add_parser(
+        "check",
+        help="can this build restore PATH? (uids, state names; exit 1 if state would be lost)",
+        description="Before a deploy: reads the savepoint's metadata and keyed-state headers, "
+        "plans this build's job graph offline (no cluster, registry or Kafka) and compares "
+        "operator by operator. FAIL: savepoint state no operator of this build claims (a "
+        "renamed or removed uid; restoring would need --allow-non-restored-state and lose "
+        "it), a changed key type or max parallelism. WARN: state this build no longer "
+        "declares (carried along, unused). NOTE: new state (starts empty). Exit 0 ok, 1 FAIL "
+        "(or WARN with --strict), 2 unreadable savepoint.",
+    )
+    ck.add_argument("path", metavar="PATH", help="savepoint (or retained checkpoint) folder")
+    ck.add_argument(
+        "--job",
+        metavar="JOB",
+        choices=JOB_CHOICES,
+        help=f"the job the savepoint is restored into: {JOBS_TEXT} (default: the jobs whose "
+        "uids it holds)",
+    )
+    ck.add_argument("--parallelism", type=int, default=1, help="parallelism to restore at (1)")
+    ck.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    stack_options(ck)
+    ins = spsub.add_parser(
+        "inspect",
+        help="state size per operator, and keyed state per user / game",
+        description="Reads the savepoint's (or retained checkpoint's) metadata: the state "
+        "bytes of every operator with state; with --users / --games, the features "
+        "operators' keyed state divided by that many active users / games (a mean). With "
+        "--per-key, reads the features operators' keyed state itself and attributes each "
+        "entry to its user / game: keys, median, p10, p90, p99, max and mean bytes per key, "
+        "and each state's share. Exit 2 if the savepoint cannot be read (or, with "
+        "--per-key, is not an uncompressed canonical savepoint).",
+    )
+    ins.add_argument("path", metavar="PATH", help="savepoint (or retained checkpoint) folder")
+    ins.add_argument("--users", type=int, metavar="N", help="active users in the input")
+    ins.add_argument("--games", type=int, metavar="N", help="active games in the input")
+    ins.add_argument(
+        "--per-key",
+        action="store_true",
+        help="bytes per user / game: the distribution over keys (median, p90, ...) and the "
+        "share of each state; needs a canonical savepoint (the default format); a key's "
+        "bytes are its entries as serialized in the savepoint (key, namespace, value and "
+        "length prefixes), without the stream's header and markers",
+    )
