@@ -5,7 +5,6 @@ than the run asks for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,8 +12,7 @@ from flink_jobs.bench.options import BenchError, Options, memory_bytes
 from flink_jobs.cluster.home import JOBMANAGER, Layout
 from flink_jobs.cluster.rest import FlinkRest
 from flink_jobs.cluster.standalone import StandaloneCluster
-
-Log = Callable[[str], None]
+from flink_jobs.output import Log
 
 
 @dataclass

@@ -5,7 +5,6 @@ at-least-once and then exactly-once; the latencies from freshness.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -15,9 +14,8 @@ from flink_jobs.bench.options import BenchError, Options
 from flink_jobs.bench.tipoff_phase import submit_tipoff
 from flink_jobs.bench.watch import cancel, wait_running
 from flink_jobs.config import AT_LEAST_ONCE, EXACTLY_ONCE
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
-
-Log = Callable[[str], None]
 
 
 def run_freshness(

@@ -23,14 +23,13 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.output import Log
 from udfs.serde import avsc
 
-Log = Callable[[str], None]
 INTERACTIONS_SCHEMA = "events/UserInteraction.avsc"
 OVER_WINDOWS = (
     ("1m", "1", "MINUTE"),
@@ -69,6 +68,8 @@ _SCRIPT = """\
 import json
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
+
+from flink_jobs.output import Log
 
 spec = json.loads(@SPEC@)
 t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())

@@ -5,16 +5,15 @@ reference; over: context), one after another, bounded, over the preloaded intera
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from flink_jobs.bench import jvm_jobs, measure, preload
 from flink_jobs.bench.cluster import Cluster
 from flink_jobs.bench.options import BenchError, Options
-from flink_jobs.bench.watch import TERMINAL, _failure, _state, _throughput_row, cancel
+from flink_jobs.bench.watch import _failure, _state, _throughput_row, cancel
+from flink_jobs.cluster.common import TERMINAL
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
-
-Log = Callable[[str], None]
 
 
 def run_jvm_job(

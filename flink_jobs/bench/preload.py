@@ -9,18 +9,16 @@ the preload starts) at `event_rate` events per second of event time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings, Topics
 from flink_jobs.stack.health import admin
 from flink_jobs.tools import schemas, simreport, simulate
 from udfs.sim import SimConfig
-
-Log = Callable[[str], None]
 
 
 def bench_settings(s: Settings, prefix: str) -> Settings:

@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,9 +40,8 @@ from flink_jobs.bench.tipoff_phase import run_tipoff
 from flink_jobs.cluster.rest import FlinkRestError
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.config import EXACTLY_ONCE
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
-
-Log = Callable[[str], None]
 
 
 def machine(cluster: Cluster | None) -> dict[str, Any]:

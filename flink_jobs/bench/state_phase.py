@@ -5,15 +5,13 @@ in total (per active user) and per key.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from flink_jobs.bench import preload, report
 from flink_jobs.bench.cluster import Cluster
 from flink_jobs.bench.options import Options
 from flink_jobs.cluster.rest import FlinkRestError
-
-Log = Callable[[str], None]
+from flink_jobs.output import Log
 
 
 def state_size(

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from typing import Any
 
 from flink_jobs.bench import measure, preload
 from flink_jobs.bench.cluster import Cluster
 from flink_jobs.bench.options import BenchError, Options
 from flink_jobs.bench.state_phase import state_size
-from flink_jobs.bench.watch import TERMINAL, _failure, _state, _throughput_row, cancel, wait_running
+from flink_jobs.bench.watch import _failure, _state, _throughput_row, cancel, wait_running
+from flink_jobs.cluster.common import TERMINAL
 from flink_jobs.config import EXACTLY_ONCE, JOBS, add_job_options, from_args
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
 from udfs.jobs import JOB, JOB_NAMES
-
-Log = Callable[[str], None]
 
 
 def tipoff_config(bs: Settings, cluster: Cluster, opts: Options, guarantee: str) -> Any:

@@ -5,15 +5,13 @@ failure, cancelling them; and a job's throughput row from a sampler's samples.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from flink_jobs.bench import measure
 from flink_jobs.bench.options import BenchError, Options
+from flink_jobs.cluster.common import TERMINAL
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
-
-Log = Callable[[str], None]
-TERMINAL = ("FINISHED", "FAILED", "CANCELED", "SUSPENDED")
+from flink_jobs.output import Log
 
 
 def _failure(rest: FlinkRest, job_id: str) -> str:

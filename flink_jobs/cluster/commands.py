@@ -13,14 +13,13 @@ from flink_jobs.cliopts import Subparsers, jobmanager_option, stack_options
 from flink_jobs.cluster.common import (
     ACTIVE,
     cluster_settings,
-    err,
-    fmt_bytes,
     fmt_duration,
     fmt_time,
     rest_url,
 )
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError, Job
 from flink_jobs.cluster.standalone import StandaloneCluster
+from flink_jobs.output import err, fmt_bytes
 from flink_jobs.settings import Settings
 from udfs.jobs import ALL, JOB_NAMES, combined_name, expand
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,10 +16,6 @@ from flink_jobs.settings import Settings
 
 ACTIVE = ("CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "FAILING", "CANCELLING")
 TERMINAL = ("FINISHED", "FAILED", "CANCELED", "SUSPENDED")
-
-
-def err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # --- where things are ---------------------------------------------------------------------
@@ -94,14 +89,6 @@ def savepoint_location(path: str) -> str:
 
 
 # --- formatting ---------------------------------------------------------------------------
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def fmt_duration(seconds: float) -> str:

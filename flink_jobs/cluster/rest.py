@@ -7,11 +7,10 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Log = Callable[[str], None]
+from flink_jobs.output import Log
 
 
 class FlinkRestError(RuntimeError):

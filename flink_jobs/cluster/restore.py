@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 from flink_jobs.cluster.common import (
     TERMINAL,
     checkpoints_uri,
-    err,
     host_port,
     savepoint_location,
 )
 from flink_jobs.cluster.rest import Failure, FlinkRest, FlinkRestError, Job
 from flink_jobs.cluster.standalone import StandaloneCluster
+from flink_jobs.output import Log, err
 from flink_jobs.settings import Settings
 from udfs.jobs import combined_name, expand
-
-Log = Callable[[str], None]
 
 HINTS = (
     (

@@ -16,8 +16,6 @@ from flink_jobs.cluster.common import (
     TERMINAL,
     cluster_settings,
     dir_size,
-    err,
-    fmt_bytes,
     fmt_duration,
     fmt_time,
     local_path,
@@ -28,6 +26,7 @@ from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.cluster.restore import restore
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.config import add_job_options
+from flink_jobs.output import err, fmt_bytes
 from flink_jobs.settings import Settings
 from udfs.jobs import ALL, JOB_NAMES, expand
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.output import fmt_bytes
+
 # The keyed state kinds Flink writes into a savepoint (StateMetaInfoSnapshot KEYED_STATE_TYPE);
 # timers are priority queues an operator's timer service registers itself.
 TIMERS = "TIMERS"
@@ -90,23 +92,23 @@ class SavepointOperator:
         parts = []
         if self.keyed_bytes or self.keyed_states:
             if self.keyed_states is None:
-                parts.append(f"keyed state {_size(self.keyed_bytes)} (names unread)")
+                parts.append(f"keyed state {fmt_bytes(self.keyed_bytes)} (names unread)")
             else:
                 names = ", ".join(
                     f"{s.name} {s.kind}" for s in self.keyed_states if s.kind != TIMERS
                 )
                 timers = any(s.kind == TIMERS for s in self.keyed_states)
                 parts.append(
-                    f"keyed state {_size(self.keyed_bytes)}: {names or '-'}"
+                    f"keyed state {fmt_bytes(self.keyed_bytes)}: {names or '-'}"
                     + (" + timers" if timers else "")
                 )
         if self.operator_states or self.operator_bytes:
             parts.append(
-                f"operator state {_size(self.operator_bytes)}: "
+                f"operator state {fmt_bytes(self.operator_bytes)}: "
                 + (", ".join(self.operator_states) or "raw")
             )
         if self.coordinator_bytes:
-            parts.append(f"coordinator state {_size(self.coordinator_bytes)}")
+            parts.append(f"coordinator state {fmt_bytes(self.coordinator_bytes)}")
         return "; ".join(parts) or "no state"
 
 
@@ -125,7 +127,7 @@ class SavepointInfo:
         lines = [
             f"{self.path}: {self.kind}, checkpoint {self.checkpoint_id}, "
             f"{len(self.operators)} operators, {len(stateful)} with state "
-            f"({_size(sum(op.state_bytes for op in stateful))})"
+            f"({fmt_bytes(sum(op.state_bytes for op in stateful))})"
         ]
         order = sorted(
             self.operators, key=lambda o: (not o.has_state, _natural(o.uid or "~" + (o.name or "")))
@@ -327,12 +329,3 @@ def _java_message(e: Any) -> str:
 def _natural(text: str) -> list[Any]:
     """Sort key: 2_calc before 12_sink."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

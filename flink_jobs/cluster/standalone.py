@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,10 @@ from flink_jobs.cluster.home import (
     process_env,
 )
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
+from flink_jobs.output import Log
 from flink_jobs.stack import artifacts
 from flink_jobs.stack import processes as proc
 from flink_jobs.stack.java import find_java
-
-Log = Callable[[str], None]
 
 FLINK_VERSION = "2.2.1"
 # Flink 2.2 runs on Java 11, 17 and 21; 17 is what the `flink` client (`tipoff submit`)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flink_jobs.output import Log
 from flink_jobs.settings import ENV_BOOTSTRAP, ENV_REGISTRY, Endpoints, StackSettings
 from flink_jobs.stack import artifacts, health
 from flink_jobs.stack import processes as proc
 from flink_jobs.stack.java import env_with_java, find_java
 
-Log = Callable[[str], None]
 KAFKA_MARKER = "kafka.Kafka"
 REGISTRY_MARKER = "quarkus-run.jar"
 # Flink's KafkaSink asks for 1 h transactions by default; the broker's 15 min cap would

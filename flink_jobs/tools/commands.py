@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from flink_jobs.cluster.home import ClusterError
 from flink_jobs.cluster.rest import FlinkRestError
 from flink_jobs.config import JobSetupError
+from flink_jobs.output import err
 from flink_jobs.settings import Settings
 from flink_jobs.stack.artifacts import FetchError
 from flink_jobs.stack.java import JavaNotFound
@@ -29,10 +29,6 @@ from udfs.sim import SimConfig
 
 class UserError(RuntimeError):
     """A failure the user can act on; printed without a traceback."""
-
-
-def err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def dispatch(a: argparse.Namespace, s: Settings) -> int:

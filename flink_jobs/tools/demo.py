@@ -12,18 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
 from flink_jobs.stack.services import LocalStack
 from flink_jobs.tools import schemas
 from flink_jobs.tools.tail import consumer, decode
-
-Log = Callable[[str], None]
 
 
 def _spawn(args: list[str], log_path: str) -> subprocess.Popen[bytes]:

@@ -7,15 +7,14 @@ replay re-publishes exactly what the producer sent, to the topic it came from.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import Producer
 
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
 from flink_jobs.tools.tail import TailRecord, records
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)

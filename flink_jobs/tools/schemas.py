@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,16 +10,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings, Topics
 from flink_jobs.stack.health import admin, registry_ok
 from udfs.serde import avsc
 from udfs.serde.compat import LEVELS, Incompatibility, check
-
-Log = Callable[[str], None]
-
-
-def subject(topic: str) -> str:
-    return f"{topic}-value"
+from udfs.serde.registry import subject
 
 
 def registry(url: str) -> SchemaRegistryClient:

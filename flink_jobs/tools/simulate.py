@@ -12,7 +12,6 @@ event_time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 
 from confluent_kafka import KafkaException
@@ -20,15 +19,16 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from flink_jobs.output import Log
 from flink_jobs.settings import Settings
 from flink_jobs.stack.health import admin
-from flink_jobs.tools.schemas import registry, subject
+from flink_jobs.tools.schemas import registry
 from flink_jobs.tools.simreport import SendReport, SimulateError
 from flink_jobs.tools.simsend import Job, _parallel, _single
 from udfs.serde import avsc
+from udfs.serde.registry import subject
 from udfs.sim import SimConfig, versions
 
-Log = Callable[[str], None]
 FAST_EVENTS_PER_SECOND = 50  # event-time density of an as-fast-as-possible run without --duration
 
 

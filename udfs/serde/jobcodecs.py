@@ -18,6 +18,7 @@ from udfs.serde import avsc
 from udfs.serde.fastwrite import compile_writer
 from udfs.serde.inputs import DeadLetter, InputDecoder
 from udfs.serde.registry import DiskCache, OnRetry, Registry, Sleep, WriterSchemas
+from udfs.serde.registry import subject as subject_of
 from udfs.serde.wire import Codec, parse
 
 INPUT_KIND = {t.schema: t.kind for t in jobs.TOPICS if t.kind is not None}
@@ -27,10 +28,6 @@ DEAD_LETTER_SCHEMA = jobs.TOPIC[jobs.DEAD_LETTERS].schema
 
 class SchemaNotRegistered(RuntimeError):
     pass
-
-
-def _subject(topic: str) -> str:
-    return f"{topic}-value"
 
 
 @dataclass(frozen=True)
@@ -59,14 +56,14 @@ class JobSchemas:
         }
         readers = {rel: avsc.load(rel, base) for rel in rels}
         registry = Registry(registry_url)
-        known = {_subject(t): registry.versions(_subject(t)) for t in rels.values()}
+        known = {subject_of(t): registry.versions(subject_of(t)) for t in rels.values()}
         # Asked, not matched against `known`: the registry decides what counts as the same
         # schema (Apicurio ignores doc-only edits, for one).
         output_ids = {
             rel: found
             for rel, t in rels.items()
             if rel not in INPUT_KIND
-            and (found := registry.id_of(_subject(t), avsc.canonical(readers[rel]))) is not None
+            and (found := registry.id_of(subject_of(t), avsc.canonical(readers[rel]))) is not None
         }
         built = cls(registry_url, dict(topics), readers, known, output_ids, cache_dir)
         for rel in rels:
@@ -78,7 +75,7 @@ class JobSchemas:
         """The registered id of the build's `rel` (an output schema)."""
         found = self.output_ids.get(rel)
         if found is None:
-            subject = _subject(self.topics[rel if rel != DEAD_LETTER_SCHEMA else "dead_letters"])
+            subject = subject_of(self.topics[rel if rel != DEAD_LETTER_SCHEMA else "dead_letters"])
             raise SchemaNotRegistered(
                 f"{rel} of this build is not registered under {subject} in "
                 f"{self.registry_url}; run `tipoff schemas register` (it also creates the topics)"
@@ -107,7 +104,7 @@ class JobCodecs:
         lookups: list[WriterSchemas] = []
 
         def codec(rel: str, topic: str, schema_id: int | None) -> Codec:
-            subject = _subject(topic)
+            subject = subject_of(topic)
             lookup = WriterSchemas(
                 registry,
                 subject,

@@ -27,6 +27,12 @@ from typing import Any
 
 from udfs.serde.wire import parse
 
+
+def subject(topic: str) -> str:
+    """The registry subject of a topic's values (the TopicNameStrategy)."""
+    return f"{topic}-value"
+
+
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 

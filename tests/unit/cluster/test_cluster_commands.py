@@ -15,6 +15,7 @@ from flink_jobs.cluster import commands as cc
 from flink_jobs.cluster import common, restore
 from flink_jobs.cluster import savepoint_commands as spc
 from flink_jobs.cluster.rest import Failure, FlinkRestError, Job, parse_exceptions, summarize_trace
+from flink_jobs.output import fmt_bytes
 
 JOB_A = "f585b4bc44191ae424af89a0f760cf6b"
 JOB_B = "c25e6e5e5a2da99217b025c4b1601fad"
@@ -292,8 +293,8 @@ def test_savepoints_listed_newest_first_with_sizes(
 
 
 def test_formatting() -> None:
-    assert common.fmt_bytes(512) == "512 B"
-    assert common.fmt_bytes(6_541_534) == "6.2 MB"
+    assert fmt_bytes(512) == "512 B"
+    assert fmt_bytes(6_541_534) == "6.2 MB"
     assert common.fmt_duration(0.4) == "0.4s"
     assert common.fmt_duration(52) == "52s"
     assert common.fmt_duration(303) == "5m03s"
