@@ -38,11 +38,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from flink_jobs.sim import SimConfig, Simulation
 from udfs.features import driver as v1_driver
 from udfs.features.common import Event
 from udfs.features.families import FAMILIES
 from udfs.features.v2 import driver as v2_driver
-from udfs.sim import SimConfig, Simulation
 
 TOPIC = {"game": "sports.game_events", "interaction": "sports.user_interactions"}
 PARTITIONS = 4

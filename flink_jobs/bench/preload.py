@@ -16,9 +16,9 @@ from confluent_kafka.admin import AdminClient
 
 from flink_jobs.output import Log
 from flink_jobs.settings import Settings, Topics
+from flink_jobs.sim import SimConfig
 from flink_jobs.stack.health import admin
 from flink_jobs.tools import schemas, simreport, simulate
-from udfs.sim import SimConfig
 
 
 def bench_settings(s: Settings, prefix: str) -> Settings:

@@ -15,6 +15,7 @@ from flink_jobs.cluster.rest import FlinkRestError
 from flink_jobs.config import JobSetupError
 from flink_jobs.output import err
 from flink_jobs.settings import Settings
+from flink_jobs.sim import SimConfig
 from flink_jobs.stack.artifacts import FetchError
 from flink_jobs.stack.java import JavaNotFound
 from flink_jobs.stack.processes import PortInUse
@@ -24,7 +25,6 @@ from flink_jobs.tools import progress, schemas, simreport, simulate, tail
 from udfs.jobs import expand
 from udfs.serde.jobcodecs import SchemaNotRegistered
 from udfs.serde.registry import RegistryUnavailable
-from udfs.sim import SimConfig
 
 
 class UserError(RuntimeError):

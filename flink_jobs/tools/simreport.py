@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from udfs.sim import Emission
+from flink_jobs.sim import Emission
 
 # Live mode warns when the achieved send rate is below the scheduled one by more than this.
 BEHIND_TOLERANCE = 0.03

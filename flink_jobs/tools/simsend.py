@@ -18,9 +18,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from flink_jobs.sim import SimConfig, Simulation, versions
 from flink_jobs.tools.simreport import SendReport, SimulateError, _count, _progress
 from flink_jobs.tools.simwire import WireEncoder, partition_of
-from udfs.sim import SimConfig, Simulation, versions
 
 PROGRESS_EVERY_S = 2.0
 _POLL_EVERY = 256  # records between producer polls (delivery callbacks)

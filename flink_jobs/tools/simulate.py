@@ -1,6 +1,6 @@
 """`tipoff simulate`: write the simulated live-sports feed to Kafka.
 
-The events come from the pure generator in udfs/sim; this module only decides where the
+The events come from the pure generator in flink_jobs/sim; this module only decides where the
 timeline lies (live: now onwards, emitted at wall-clock pace; as fast as possible: laid in
 the past so it ends when the run starts), encodes (simwire.WireEncoder: the bytes
 confluent-kafka's AvroSerializer would write, with schema ids looked up once) and sends
@@ -21,13 +21,13 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from flink_jobs.output import Log
 from flink_jobs.settings import Settings
+from flink_jobs.sim import SimConfig, versions
 from flink_jobs.stack.health import admin
 from flink_jobs.tools.schemas import registry
 from flink_jobs.tools.simreport import SendReport, SimulateError
 from flink_jobs.tools.simsend import Job, _parallel, _single
 from udfs.serde import avsc
 from udfs.serde.registry import subject
-from udfs.sim import SimConfig, versions
 
 FAST_EVENTS_PER_SECOND = 50  # event-time density of an as-fast-as-possible run without --duration
 

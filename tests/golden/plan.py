@@ -3,7 +3,7 @@ same offsets) whenever it is written, before and after the savepoint was taken."
 
 from __future__ import annotations
 
-from udfs.sim import SimConfig
+from flink_jobs.sim import SimConfig
 
 PREFIX = "golden1."
 PARTITIONS = 3

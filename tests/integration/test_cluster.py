@@ -19,10 +19,10 @@ from flink_jobs.cluster.home import ClusterSettings
 from flink_jobs.cluster.rest import FlinkRest
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import StackSettings
+from flink_jobs.sim import SimConfig
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate
 from tests.support.realstack import RealStack
-from udfs.sim import SimConfig
 
 HEARTBEAT_TIMEOUT_S = 10
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from flink_jobs.settings import Settings
+from flink_jobs.sim import SimConfig
 from flink_jobs.tools import schemas, simreport, simulate
 from tests.support.e2e import Interleaver, LiveJob, check_jobs, hostile_batches, run_bounded
 from tests.support.kafka_io import Values, produce
 from tests.support.realstack import RealStack
-from udfs.sim import SimConfig
 
 
 def _plan(seed: int, events: int) -> SimConfig:

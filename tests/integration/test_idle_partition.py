@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from flink_jobs.sim import SimConfig, Simulation
 from flink_jobs.tools import schemas
 from tests.support.e2e import LiveJob
 from tests.support.kafka_io import frame
 from tests.support.realstack import RealStack
 from udfs.serde import avsc
 from udfs.serde.registry import Registry
-from udfs.sim import SimConfig, Simulation
 
 PARTITIONS = 3
 SILENT = PARTITIONS - 1  # never written

@@ -30,6 +30,7 @@ from flink_jobs.cluster.home import prometheus_port_range
 from flink_jobs.cluster.rest import FlinkRest
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import Settings
+from flink_jobs.sim import SimConfig
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas, simulate
 from tests.support import debian
@@ -37,7 +38,6 @@ from tests.support.e2e import ClusterJob, hostile_batches
 from tests.support.kafka_io import Values, consume_all, produce
 from tests.support.realstack import RealStack
 from udfs.flink import metrics
-from udfs.sim import SimConfig
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR = "flink_taskmanager_job_task_operator_tipoff_"

@@ -14,11 +14,11 @@ import pytest
 
 from flink_jobs.cluster.standalone import StandaloneCluster
 from flink_jobs.settings import Settings
+from flink_jobs.sim import SimConfig
 from flink_jobs.tools import schemas, simreport, simulate
 from tests.support.e2e import ClusterJob, check_jobs
 from tests.support.kafka_io import Values
 from tests.support.realstack import RealStack
-from udfs.sim import SimConfig
 
 JOB_ARGS = ("--checkpoint-interval", "2000")
 

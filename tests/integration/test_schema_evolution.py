@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from flink_jobs.sim import SimConfig, Simulation
 from flink_jobs.tools import schemas, simulate
 from tests.support.e2e import LiveJob, check_jobs
 from tests.support.kafka_io import Values, consume_all, frame, produce
 from tests.support.realstack import RealStack
 from udfs.serde import avsc
-from udfs.sim import SimConfig, Simulation
 
 RELEASE_1 = str(avsc.releases()[0])
 

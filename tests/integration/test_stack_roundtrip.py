@@ -14,13 +14,13 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.validation import validate
 
+from flink_jobs.sim import SimConfig
 from flink_jobs.stack import health
 from flink_jobs.tools import schemas, simreport, simulate, tail
 from tests.support.e2e import tipoff
 from tests.support.kafka_io import consume_all
 from tests.support.realstack import RealStack
 from udfs.serde import avsc
-from udfs.sim import SimConfig
 
 
 def _read_all(s, topic: str, expected: int) -> list[tail.TailRecord]:

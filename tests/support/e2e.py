@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.settings import Settings
+from flink_jobs.sim import SimConfig, Simulation
 from flink_jobs.stack.processes import free_port
 from flink_jobs.tools import schemas
 from tests.oracle.game_oracle import game_features
@@ -31,7 +32,6 @@ from tests.support.kafka_io import Msg, Values, consume_all, produce
 from tests.support.kafka_io import frame as _frame
 from tests.support.realstack import RealStack
 from udfs.serde import avsc
-from udfs.sim import SimConfig, Simulation
 
 BOUND_MS = 2_000  # the jobs' default out-of-orderness
 MALFORMED = ("DECODE_ERROR", "UNKNOWN_SCHEMA", "INVALID")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from flink_jobs.sim import SimConfig, Simulation
 from tests.oracle.game_oracle import game_features
 from tests.oracle.model import Accepted
 from tests.oracle.user_oracle import user_features
 from tests.support.compare import differences
 from udfs.features import driver
 from udfs.features.common import Event
-from udfs.sim import SimConfig, Simulation
 
 TOPIC = {"game": "sports.game_events", "interaction": "sports.user_interactions"}
 

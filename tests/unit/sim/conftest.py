@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from udfs.sim import Emission, SimConfig, Simulation
+from flink_jobs.sim import Emission, SimConfig, Simulation
 
 START_MS = 1_700_000_000_000
 

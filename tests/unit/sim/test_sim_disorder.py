@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from udfs.sim import Emission, SimConfig, Simulation
-from udfs.sim.generator import DUPLICATE_GAP_MS
+from flink_jobs.sim import Emission, SimConfig, Simulation
+from flink_jobs.sim.generator import DUPLICATE_GAP_MS
 
 START_MS = 1_700_000_000_000
 

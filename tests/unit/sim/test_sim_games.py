@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from udfs.sim.games import build_feed
-from udfs.sim.leagues import LEAGUES
-from udfs.sim.schedule import GameInfo, GamePlan
+from flink_jobs.sim.games import build_feed
+from flink_jobs.sim.leagues import LEAGUES
+from flink_jobs.sim.schedule import GameInfo, GamePlan
 
 Record = dict[str, Any]
 START_MS = 1_700_000_000_000

@@ -12,8 +12,8 @@ import pytest
 from fastavro import parse_schema
 from fastavro.validation import validate
 
-from udfs.sim import Emission, SimConfig, Simulation
-from udfs.sim.interactions import SESSION_GAP_MS
+from flink_jobs.sim import Emission, SimConfig, Simulation
+from flink_jobs.sim.interactions import SESSION_GAP_MS
 
 Record = dict[str, Any]
 START_MS = 1_700_000_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from udfs.sim import SimConfig, Simulation
-from udfs.sim.leagues import LEAGUES, all_teams
+from flink_jobs.sim import SimConfig, Simulation
+from flink_jobs.sim.leagues import LEAGUES, all_teams
 
 START_MS = 1_700_000_000_000
 

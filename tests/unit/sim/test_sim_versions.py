@@ -12,13 +12,13 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from flink_jobs.cli import build_parser
+from flink_jobs.sim import Emission, SimConfig, Simulation, versions
+from flink_jobs.sim.clients import APP_RELEASES
+from flink_jobs.sim.leagues import LEAGUES, SHARED_VENUES, venue_of
+from flink_jobs.sim.schedule import build_schedule
 from flink_jobs.tools.simreport import SendReport, SimulateError, _count
 from flink_jobs.tools.simulate import encoders
 from udfs.serde import avsc
-from udfs.sim import Emission, SimConfig, Simulation, versions
-from udfs.sim.clients import APP_RELEASES
-from udfs.sim.leagues import LEAGUES, SHARED_VENUES, venue_of
-from udfs.sim.schedule import build_schedule
 
 START_MS = 1_700_000_000_000
 V2_FIELDS = {"game": {"venue_id", "broadcast_network"}, "interaction": {"app_version", "locale"}}

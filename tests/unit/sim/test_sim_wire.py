@@ -16,10 +16,10 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from flink_jobs.sim import Emission, SimConfig, Simulation, versions
 from flink_jobs.tools import simreport, simsend, simulate
 from flink_jobs.tools.simwire import WireEncoder, murmur2, partition_of
 from udfs.serde import avsc, wire
-from udfs.sim import Emission, SimConfig, Simulation, versions
 
 START_MS = 1_700_000_000_000
 TOPICS = {"game": "t.sports.game_events", "interaction": "t.sports.user_interactions"}

@@ -18,7 +18,7 @@ TOOLING = (
     "flink_jobs/cluster/",
     "flink_jobs/stack/",
     "flink_jobs/tools/",
-    "udfs/sim/",
+    "flink_jobs/sim/",
 )
 
 

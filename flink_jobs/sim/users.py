@@ -7,8 +7,8 @@ import random
 from bisect import bisect_right
 from itertools import accumulate
 
-from udfs.sim.clients import LAG_WEIGHTS, LOCALE_WEIGHTS, app_version, market_of
-from udfs.sim.leagues import all_teams
+from flink_jobs.sim.clients import LAG_WEIGHTS, LOCALE_WEIGHTS, app_version, market_of
+from flink_jobs.sim.leagues import all_teams
 
 DEVICES: tuple[str, ...] = ("IOS", "ANDROID", "WEB", "TV")
 _DEVICE_WEIGHTS = (0.40, 0.33, 0.20, 0.07)

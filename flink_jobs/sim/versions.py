@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import random
 
-from udfs.sim.clients import version_key
+from flink_jobs.sim.clients import version_key
 
 CURRENT_VERSION = 2
 # `tipoff simulate --schema-version`: every record at version 1, at version 2, or each

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 
-from udfs.sim.schedule import GameInfo
+from flink_jobs.sim.schedule import GameInfo
 
 # Background level relative to the time-averaged game intensity: fans also browse off-game.
 BACKGROUND_RATIO = 0.8

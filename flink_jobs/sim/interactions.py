@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
-from udfs.sim.leagues import league_of_team
-from udfs.sim.profile import Profile
-from udfs.sim.schedule import GameInfo
-from udfs.sim.users import DEVICES, Population
+from flink_jobs.sim.leagues import league_of_team
+from flink_jobs.sim.profile import Profile
+from flink_jobs.sim.schedule import GameInfo
+from flink_jobs.sim.users import DEVICES, Population
 
 Record = dict[str, Any]
 

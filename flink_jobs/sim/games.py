@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from udfs.sim.leagues import LeagueSpec
-from udfs.sim.schedule import GamePlan
+from flink_jobs.sim.leagues import LeagueSpec
+from flink_jobs.sim.schedule import GamePlan
 
 # Real-time gaps before the first and after the last period, in period units.
 _PRE_UNITS = 0.02

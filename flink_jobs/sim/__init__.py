@@ -3,8 +3,8 @@
 Pure standard-library Python; see `generator` for the public API.
 """
 
-from udfs.sim import versions
-from udfs.sim.generator import Emission, SimConfig, SimSummary, Simulation
-from udfs.sim.schedule import GameInfo
+from flink_jobs.sim import versions
+from flink_jobs.sim.generator import Emission, SimConfig, SimSummary, Simulation
+from flink_jobs.sim.schedule import GameInfo
 
 __all__ = ["Emission", "GameInfo", "SimConfig", "SimSummary", "Simulation", "versions"]

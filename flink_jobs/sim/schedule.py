@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from udfs.sim.leagues import LEAGUES, LeagueSpec, structural_events, venue_of
-from udfs.sim.versions import CURRENT_VERSION, v1_feed_games
+from flink_jobs.sim.leagues import LEAGUES, LeagueSpec, structural_events, venue_of
+from flink_jobs.sim.versions import CURRENT_VERSION, v1_feed_games
 
 # Share of all original events that the games should produce; interactions get the rest.
 GAME_EVENT_SHARE = 0.15

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.sim.games import build_feed, score_line
-from udfs.sim.interactions import InteractionStream
-from udfs.sim.profile import GameActivity, Profile
-from udfs.sim.schedule import GameInfo, GamePlan, build_schedule
-from udfs.sim.users import Population
-from udfs.sim.versions import CURRENT_VERSION, interaction_version
+from flink_jobs.sim.games import build_feed, score_line
+from flink_jobs.sim.interactions import InteractionStream
+from flink_jobs.sim.profile import GameActivity, Profile
+from flink_jobs.sim.schedule import GameInfo, GamePlan, build_schedule
+from flink_jobs.sim.users import Population
+from flink_jobs.sim.versions import CURRENT_VERSION, interaction_version
 
 Record = dict[str, Any]
 # A resent copy follows its first copy within this many milliseconds.
@@ -74,7 +74,7 @@ class Emission:
     record: Record
     late: bool
     duplicate: bool
-    # The schema version the record's producer writes (udfs/sim/versions.py): 1 from an
+    # The schema version the record's producer writes (flink_jobs/sim/versions.py): 1 from an
     # app not yet upgraded or for a game whose feed provider has not upgraded. The record
     # holds every current field regardless; the sender decides what to serialize with.
     writer_version: int = CURRENT_VERSION
