@@ -10,7 +10,7 @@ from typing import Any
 from flink_jobs.bench import jvm_jobs, measure, preload
 from flink_jobs.bench.cluster import Cluster
 from flink_jobs.bench.options import BenchError, Options
-from flink_jobs.bench.watch import _failure, _state, _throughput_row, cancel
+from flink_jobs.bench.watch import cancel, job_failure, job_state, throughput_row
 from flink_jobs.cluster.common import TERMINAL
 from flink_jobs.output import Log
 from flink_jobs.settings import Settings
@@ -55,7 +55,7 @@ def run_jvm_job(
     cap = opts.over_max_s if kind == "over" else None
     try:
         deadline = time.monotonic() + opts.job_timeout_s
-        while (state := _state(cluster.rest, job_id)) not in TERMINAL:
+        while (state := job_state(cluster.rest, job_id)) not in TERMINAL:
             if cap is not None and time.monotonic() - t0 > cap:
                 state = "CAPPED"
                 log(f"bench: {job.name}: measured for {cap:.0f}s (--over-seconds); cancelling")
@@ -65,17 +65,17 @@ def run_jvm_job(
             time.sleep(0.5)
     finally:
         samples = sampler.stop()
-        if _state(cluster.rest, job_id) not in TERMINAL:
+        if job_state(cluster.rest, job_id) not in TERMINAL:
             cancel(cluster.rest, job_id, log)
     if state not in ("FINISHED", "CAPPED"):
-        raise BenchError(f"{job.name}: job {job_id} {state}: {_failure(cluster.rest, job_id)}")
+        raise BenchError(f"{job.name}: job {job_id} {state}: {job_failure(cluster.rest, job_id)}")
     wall = time.monotonic() - t0
     finish = start = None
     window = None if state == "CAPPED" else measure.vertex_window(cluster.rest.job(job_id))
     if window is not None:
         finish = (window[1], _cpu_at(samples, window[1]))
         start = (window[0], _cpu_at(samples, window[0]))
-    row = _throughput_row(
+    row = throughput_row(
         f"jvm {kind}",
         job_id,
         sampler,

@@ -13,7 +13,7 @@ from flink_jobs.bench import measure, preload
 from flink_jobs.bench.cluster import Cluster
 from flink_jobs.bench.options import BenchError, Options
 from flink_jobs.bench.state_phase import state_size
-from flink_jobs.bench.watch import _failure, _state, _throughput_row, cancel, wait_running
+from flink_jobs.bench.watch import cancel, job_failure, job_state, throughput_row, wait_running
 from flink_jobs.cluster.common import TERMINAL
 from flink_jobs.config import EXACTLY_ONCE, JOBS, add_job_options, from_args
 from flink_jobs.output import Log
@@ -74,9 +74,11 @@ def run_tipoff(
         deadline = time.monotonic() + opts.job_timeout_s
         last_log = time.monotonic()
         while True:
-            state = _state(cluster.rest, job_id)
+            state = job_state(cluster.rest, job_id)
             if state in TERMINAL or state == "RESTARTING":
-                raise BenchError(f"tipoff job {job_id} {state}: {_failure(cluster.rest, job_id)}")
+                raise BenchError(
+                    f"tipoff job {job_id} {state}: {job_failure(cluster.rest, job_id)}"
+                )
             done = sampler.samples[-1] if sampler.samples else None
             p = measure.progress(done.consumed, totals, feed.records, 3) if done else 0.0
             if p >= feed.records:
@@ -88,7 +90,7 @@ def run_tipoff(
                 last_log = time.monotonic()
             time.sleep(0.5)
         sampler.stop()
-        row = _throughput_row(
+        row = throughput_row(
             "tipoff",
             job_id,
             sampler,

@@ -14,7 +14,7 @@ from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.output import Log
 
 
-def _failure(rest: FlinkRest, job_id: str) -> str:
+def job_failure(rest: FlinkRest, job_id: str) -> str:
     try:
         failures = rest.exceptions(job_id)
     except FlinkRestError:
@@ -22,7 +22,7 @@ def _failure(rest: FlinkRest, job_id: str) -> str:
     return failures[0].summary if failures else "no exception history"
 
 
-def _state(rest: FlinkRest, job_id: str) -> str:
+def job_state(rest: FlinkRest, job_id: str) -> str:
     return str(rest.job(job_id).get("state", "?"))
 
 
@@ -32,7 +32,7 @@ def wait_running(rest: FlinkRest, job_id: str, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         job = rest.job(job_id)
         if job["state"] in TERMINAL:
-            raise BenchError(f"job {job_id} is {job['state']}: {_failure(rest, job_id)}")
+            raise BenchError(f"job {job_id} is {job['state']}: {job_failure(rest, job_id)}")
         if job["state"] == "RUNNING" and all(
             v.get("status") == "RUNNING" for v in job.get("vertices", [])
         ):
@@ -43,14 +43,14 @@ def wait_running(rest: FlinkRest, job_id: str, timeout_s: float) -> None:
 
 def cancel(rest: FlinkRest, job_id: str, log: Log) -> None:
     try:
-        if _state(rest, job_id) not in TERMINAL:
+        if job_state(rest, job_id) not in TERMINAL:
             rest.cancel(job_id)
             rest.wait_for_state(job_id, {"CANCELED", "FAILED", "FINISHED"}, 120)
     except FlinkRestError as e:
         log(f"note: cancelling {job_id}: {e}")
 
 
-def _throughput_row(
+def throughput_row(
     name: str,
     job_id: str,
     sampler: measure.Sampler,

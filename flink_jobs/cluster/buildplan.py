@@ -22,7 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flink_jobs.cluster.savepoints import SavepointCheckError, _jvm, _natural, _snapshot_bytes
+from flink_jobs.cluster.savepoints import (
+    SavepointCheckError,
+    gateway_jvm,
+    natural_key,
+    snapshot_bytes,
+)
 
 
 @dataclass(frozen=True)
@@ -73,14 +78,14 @@ def describe(env: Any, keyed_states: Mapping[str, Mapping[str, str]], descriptio
     not executed) would submit: every operator's id, uid, name and parallelism, and the
     key serializer of keyed operators. `keyed_states`: uid -> the keyed state its
     function declares (see `declared_keyed_state`)."""
-    jvm = _jvm()
+    jvm = gateway_jvm()
     # What env.execute() / get_execution_plan() do first (Python operator chaining etc.).
     stream_graph = env._generate_stream_graph(clear_transformations=False)
     key_serializers: dict[str, bytes] = {}
     for node in stream_graph.getStreamNodes().toArray():
         serializer, uid = node.getStateKeySerializer(), node.getTransformationUID()
         if serializer is not None and uid is not None:
-            key_serializers[str(uid)] = _snapshot_bytes(jvm, serializer.snapshotConfiguration())
+            key_serializers[str(uid)] = snapshot_bytes(jvm, serializer.snapshotConfiguration())
     ops = []
     for vertex in stream_graph.getJobGraph().getVerticesAsArray():
         for pair in vertex.getOperatorIDs():
@@ -105,7 +110,7 @@ def describe(env: Any, keyed_states: Mapping[str, Mapping[str, str]], descriptio
             f"keyed state is declared for uid(s) {', '.join(sorted(unknown))} that the job "
             "graph does not have"
         )
-    return Build(description, tuple(sorted(ops, key=lambda o: _natural(o.uid or "~" + o.name))))
+    return Build(description, tuple(sorted(ops, key=lambda o: natural_key(o.uid or "~" + o.name))))
 
 
 class _Stub:

@@ -109,7 +109,7 @@ class ClusterSettings:
         """Ports: option, else TIPOFF_FLINK_REST_PORT / TIPOFF_FLINK_RPC_PORT, else those of
         the cluster last started from this state folder, else 8081 / 6123."""
         home = stack.state_dir / CLUSTER_DIR
-        previous = _read_json(home / "cluster.json")
+        previous = read_json(home / "cluster.json")
         values: dict[str, Any] = {
             "state_dir": stack.state_dir,
             "flink_jars_dir": stack.flink_jars_dir,
@@ -345,7 +345,7 @@ def process_command(c: ClusterSettings, name: str) -> list[str]:
     ]
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -43,9 +43,9 @@ from flink_jobs.cluster.keystream import (
 )
 from flink_jobs.cluster.savepoints import (
     TIMERS,
-    _java_message,
-    _keyed_state,
     is_a,
+    java_message,
+    keyed_state_of,
     load_metadata,
     read_proxy,
 )
@@ -94,7 +94,7 @@ def measure_keys(path: str | Path, uids: Sequence[str]) -> dict[str, OperatorKey
         try:
             out[op_uid] = _operator(loaded.jvm, loaded.loader, op, str(path), op_uid, where)
         except Py4JJavaError as e:
-            raise KeySizeError(f"{where}: cannot read its keyed state: {_java_message(e)}") from e
+            raise KeySizeError(f"{where}: cannot read its keyed state: {java_message(e)}") from e
     return out
 
 
@@ -160,7 +160,7 @@ def _operator(
 
 
 def _spec(meta: Any, where: str) -> StateSpec:
-    state = _keyed_state(meta)
+    state = keyed_state_of(meta)
     snapshots = dict(meta.getSerializerSnapshotsImmutable())
     if state.kind == TIMERS:
         element = snapshots.get("VALUE_SERIALIZER")

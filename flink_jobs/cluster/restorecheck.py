@@ -21,9 +21,9 @@ from flink_jobs.cluster.savepoints import (
     TIMERS,
     SavepointInfo,
     SavepointOperator,
-    _jvm,
-    _natural,
+    gateway_jvm,
     inspect,
+    natural_key,
 )
 
 LEVELS = ("OK", "NEW", "NOTE", "WARN", "FAIL")
@@ -90,7 +90,7 @@ def compare(info: SavepointInfo, build: Build, compatibility: bool = True) -> Re
         for op_id in (op.operator_id, *op.extra_ids):
             by_id[op_id] = op
     in_savepoint = {op.operator_id for op in info.operators}
-    for sp in sorted(info.operators, key=lambda o: _natural(o.uid or "~" + o.operator_id)):
+    for sp in sorted(info.operators, key=lambda o: natural_key(o.uid or "~" + o.operator_id)):
         b = by_id.get(sp.operator_id)
         if b is None:
             if sp.has_state:
@@ -222,7 +222,7 @@ def key_compatibility(saved: bytes, new: bytes) -> str:
     """Flink's verdict on a new key serializer against the one a savepoint was written with
     (TypeSerializerSnapshot.resolveSchemaCompatibility): COMPATIBLE_AS_IS, ...,
     INCOMPATIBLE."""
-    jvm = _jvm()
+    jvm = gateway_jvm()
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
 
     snapshots = jvm.org.apache.flink.api.common.typeutils.TypeSerializerSnapshot

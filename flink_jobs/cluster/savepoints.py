@@ -130,7 +130,8 @@ class SavepointInfo:
             f"({fmt_bytes(sum(op.state_bytes for op in stateful))})"
         ]
         order = sorted(
-            self.operators, key=lambda o: (not o.has_state, _natural(o.uid or "~" + (o.name or "")))
+            self.operators,
+            key=lambda o: (not o.has_state, natural_key(o.uid or "~" + (o.name or ""))),
         )
         for op in order:
             lines.append(
@@ -141,7 +142,7 @@ class SavepointInfo:
         return lines
 
 
-def _jvm() -> Any:
+def gateway_jvm() -> Any:
     """PyFlink's gateway JVM, started (if this is the first use in the process) with this
     interpreter first on PATH, as a later in-process job's thread mode needs."""
     from pyflink.java_gateway import get_gateway
@@ -184,7 +185,7 @@ def load_metadata(path: str | Path) -> LoadedMetadata:
     `_metadata` file; SavepointCheckError if it cannot be read."""
     from py4j.protocol import Py4JJavaError
 
-    jvm = _jvm()
+    jvm = gateway_jvm()
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
     access = jvm.org.apache.flink.runtime.state.filesystem.AbstractFsCheckpointStorageAccess
     try:
@@ -197,7 +198,7 @@ def load_metadata(path: str | Path) -> LoadedMetadata:
         finally:
             stream.close()
     except Py4JJavaError as e:
-        raise SavepointCheckError(f"cannot read savepoint {path}: {_java_message(e)}") from e
+        raise SavepointCheckError(f"cannot read savepoint {path}: {java_message(e)}") from e
     props = metadata.getCheckpointProperties()
     snapshot_type = props.getCheckpointType()
     kind = str(snapshot_type.getName())
@@ -251,12 +252,12 @@ def _operator(jvm: Any, loader: Any, op: Any) -> SavepointOperator:
             try:
                 proxy, _ = read_proxy(jvm, loader, meta)
             except Py4JJavaError as e:
-                notes.append(f"keyed state names unreadable: {_java_message(e)}")
+                notes.append(f"keyed state names unreadable: {java_message(e)}")
                 continue
             if key_serializer is None:
-                key_serializer = _snapshot_bytes(jvm, proxy.getKeySerializerSnapshot())
+                key_serializer = snapshot_bytes(jvm, proxy.getKeySerializerSnapshot())
             for meta_info in proxy.getStateMetaInfoSnapshots():
-                state = _keyed_state(meta_info)
+                state = keyed_state_of(meta_info)
                 keyed_names.setdefault(state.name, state)
     coordinator = op.getCoordinatorState()
     coordinator_bytes = int(coordinator.getStateSize()) if coordinator is not None else 0
@@ -297,7 +298,7 @@ def read_proxy(jvm: Any, loader: Any, handle: Any) -> tuple[Any, int]:
         stream.close()
 
 
-def _keyed_state(meta: Any) -> KeyedState:
+def keyed_state_of(meta: Any) -> KeyedState:
     name = str(meta.getName())
     backend_type = str(meta.getBackendStateType().name())
     options = dict(meta.getOptionsImmutable())
@@ -308,7 +309,7 @@ def _keyed_state(meta: Any) -> KeyedState:
     return KeyedState(name, kind, serializer)
 
 
-def _snapshot_bytes(jvm: Any, snapshot: Any) -> bytes:
+def snapshot_bytes(jvm: Any, snapshot: Any) -> bytes:
     out = jvm.java.io.ByteArrayOutputStream()
     jvm.org.apache.flink.api.common.typeutils.TypeSerializerSnapshot.writeVersionedSnapshot(
         jvm.org.apache.flink.core.memory.DataOutputViewStreamWrapper(out), snapshot
@@ -316,7 +317,7 @@ def _snapshot_bytes(jvm: Any, snapshot: Any) -> bytes:
     return bytes(out.toByteArray())
 
 
-def _java_message(e: Any) -> str:
+def java_message(e: Any) -> str:
     try:
         j = e.java_exception
         while j.getCause() is not None and j.getMessage() is None:
@@ -326,6 +327,6 @@ def _java_message(e: Any) -> str:
         return str(e).splitlines()[0]
 
 
-def _natural(text: str) -> list[Any]:
+def natural_key(text: str) -> list[Any]:
     """Sort key: 2_calc before 12_sink."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

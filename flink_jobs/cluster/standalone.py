@@ -27,10 +27,10 @@ from flink_jobs.cluster.home import (
     ClusterError,
     ClusterSettings,
     Layout,
-    _read_json,
     build_home,
     process_command,
     process_env,
+    read_json,
 )
 from flink_jobs.cluster.rest import FlinkRest, FlinkRestError
 from flink_jobs.output import Log
@@ -98,7 +98,7 @@ class StandaloneCluster:
 
     # --- state file -------------------------------------------------------------------
     def _read(self) -> dict[str, Any]:
-        return _read_json(self.lay.state_file)
+        return read_json(self.lay.state_file)
 
     def _write(self, data: dict[str, Any]) -> None:
         self.lay.home.mkdir(parents=True, exist_ok=True)

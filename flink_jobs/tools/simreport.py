@@ -123,7 +123,7 @@ class SendReport:
         )
 
 
-def _count(r: SendReport, em: Emission, topic: str, version: int) -> None:
+def count_sent(r: SendReport, em: Emission, topic: str, version: int) -> None:
     r.per_topic[topic] += 1
     r.per_version[version] += 1
     r.late += em.late
@@ -137,7 +137,7 @@ def _count(r: SendReport, em: Emission, topic: str, version: int) -> None:
         r.users.add(em.key)
 
 
-def _progress(sent: int, r: SendReport | None, total: int, elapsed: float) -> None:
+def print_progress(sent: int, r: SendReport | None, total: int, elapsed: float) -> None:
     line = f"simulate: {sent:,}/{total:,} sent ({sent / max(elapsed, 1e-9):,.0f}/s)"
     if r is not None:
         line += (

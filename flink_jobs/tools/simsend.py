@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 
 from flink_jobs.sim import SimConfig, Simulation, versions
-from flink_jobs.tools.simreport import SendReport, SimulateError, _count, _progress
+from flink_jobs.tools.simreport import SendReport, SimulateError, count_sent, print_progress
 from flink_jobs.tools.simwire import WireEncoder, partition_of
 
 PROGRESS_EVERY_S = 2.0
@@ -53,7 +53,7 @@ class Job:
     shard: Shard | None
 
 
-def _single(job: Job, progress: bool) -> SendReport:
+def send_single(job: Job, progress: bool) -> SendReport:
     total, t0 = job.cfg.total_events, time.monotonic()
     next_at = t0 + PROGRESS_EVERY_S
 
@@ -61,7 +61,7 @@ def _single(job: Job, progress: bool) -> SendReport:
         nonlocal next_at
         if progress and time.monotonic() >= next_at:
             next_at = time.monotonic() + PROGRESS_EVERY_S
-            _progress(r.sent, r, total, time.monotonic() - t0)
+            print_progress(r.sent, r, total, time.monotonic() - t0)
         return False
 
     try:
@@ -118,7 +118,7 @@ def send(job: Job, tick: Callable[[SendReport], bool]) -> SendReport:
                 if em.emit_ms <= window_end:
                     report.window_sent += 1
                     report.window_wall_s = (now - job.cfg.start_ms) / 1000
-            _count(report, em, topic, version)
+            count_sent(report, em, topic, version)
             if n % _TICK_EVERY == 0 and tick(report):
                 report.interrupted = True
                 break
@@ -148,7 +148,7 @@ def _child(job: Job, sent: Any, stop: Any, results: Any) -> None:
         results.put(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
 
 
-def _parallel(job: Job, count: int, partitions: dict[str, int], progress: bool) -> SendReport:
+def send_parallel(job: Job, count: int, partitions: dict[str, int], progress: bool) -> SendReport:
     # spawn, not fork: a forked child would inherit this process's Kafka and HTTP clients.
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
@@ -175,7 +175,7 @@ def _parallel(job: Job, count: int, partitions: dict[str, int], progress: bool) 
                 if progress and time.monotonic() >= next_at:
                     next_at = time.monotonic() + PROGRESS_EVERY_S
                     done = sum(c.value for c in counters)
-                    _progress(done, None, job.cfg.total_events, time.monotonic() - t0)
+                    print_progress(done, None, job.cfg.total_events, time.monotonic() - t0)
                 dead = [p for p in procs if p.exitcode not in (None, 0)]
                 if dead and results.empty():
                     errors.append(f"{dead[0].name} exited with code {dead[0].exitcode}")

@@ -25,7 +25,7 @@ from flink_jobs.sim import SimConfig, versions
 from flink_jobs.stack.health import admin
 from flink_jobs.tools.schemas import registry
 from flink_jobs.tools.simreport import SendReport, SimulateError
-from flink_jobs.tools.simsend import Job, _parallel, _single
+from flink_jobs.tools.simsend import Job, send_parallel, send_single
 from udfs.serde import avsc
 from udfs.serde.registry import subject
 
@@ -163,9 +163,9 @@ def run(
     job = Job(s.endpoints.bootstrap_servers, topic_of, specs, cfg, live, schema_version, only, None)
     t0 = time.monotonic()
     if processes == 1:
-        report = _single(job, progress)
+        report = send_single(job, progress)
     else:
-        report = _parallel(job, processes, partitions, progress)
+        report = send_parallel(job, processes, partitions, progress)
     report.seconds = time.monotonic() - t0
     report.processes = processes
     if live:

@@ -27,7 +27,7 @@ def connect(job: str, schemas: JobSchemas, ctx: RuntimeContext) -> JobCodecs:
     return JobCodecs.connect(job, schemas, sleep=time.sleep, on_retry=on_retry)
 
 
-def _now() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
 
 

@@ -15,7 +15,7 @@ from pyflink.datastream import ProcessFunction, RuntimeContext
 
 from udfs.features.families import BY_JOB
 from udfs.flink import metrics, types
-from udfs.flink.common import _now, connect, dead_letter_row
+from udfs.flink.common import connect, dead_letter_row, now_ms
 from udfs.flink.partition_clock import PartitionClock, owned_partitions
 from udfs.serde.inputs import RawRecord
 from udfs.serde.jobcodecs import JobCodecs, JobSchemas
@@ -83,7 +83,7 @@ class Decode(ProcessFunction):  # type: ignore[misc]
         # with another one, and make its whole backlog late.
         idle_ms = 2**62 if ends is not None else self.idle_ms
         self.clock = PartitionClock(
-            owned_partitions(inputs, reader, readers), ends, idle_ms, _now()
+            owned_partitions(inputs, reader, readers), ends, idle_ms, now_ms()
         )
 
     def process_element(self, row: Row, ctx: ProcessFunction.Context) -> Any:
@@ -91,7 +91,7 @@ class Decode(ProcessFunction):  # type: ignore[misc]
         started = time.perf_counter_ns()
         raw = _raw(row)
         self.metrics.count(metrics.EVENTS_IN, raw.topic)
-        now = _now()
+        now = now_ms()
         out = self.codecs.inputs(raw, now)
         if isinstance(out, dict):
             self.metrics.count(metrics.DEAD_LETTERS, raw.topic, out["reason"])

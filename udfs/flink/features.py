@@ -26,7 +26,7 @@ from udfs.features.v2 import runtime
 from udfs.features.v2.migrate import MIGRATE
 from udfs.features.v2.runtime import live, sort_key
 from udfs.flink import metrics, types
-from udfs.flink.common import _now, connect, dead_letter_row
+from udfs.flink.common import connect, dead_letter_row, now_ms
 from udfs.flink.state import (
     BODY_STATE,
     CLOCK_STATE,
@@ -39,9 +39,9 @@ from udfs.flink.state import (
     Cached,
     SeenIds,
     StateCache,
-    _unpack,
     pack_event,
     unpack_event,
+    unpack_pending,
 )
 from udfs.serde.inputs import RawRecord, dead_letter
 from udfs.serde.jobcodecs import JobSchemas
@@ -129,7 +129,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         """A key in release 2's layout: into v2, written at once, the old state cleared."""
         clock = self.old_clock.value()
         feature = self.old_feature.value()
-        stored = _unpack(self.old_pending.get())
+        stored = unpack_pending(self.old_pending.get())
         m = self.migrate(key, clock, feature, stored, self.tick_ms)
         entry = Cached(m.state, m.pending, 0, sorted(m.tiles))
         self._write(m.state)
@@ -158,7 +158,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
         key = row[0]
         entry = self._entry(key, ctx)
         watermark = ctx.timer_service().current_watermark()
-        now = _now()
+        now = now_ms()
         if watermark > MIN_WATERMARK and self.metrics.due(metrics.EVENT_TIME_LAG, now):
             self.metrics.gauge(metrics.EVENT_TIME_LAG, now - watermark)
         rejected = runtime.check(entry.state, ev, watermark, self.seen)
@@ -204,7 +204,7 @@ class Features(KeyedProcessFunction):  # type: ignore[misc]
             self._waiting(entry, waiting)
             for t in step.timers:
                 ctx.timer_service().register_event_time_timer(t)
-        now = _now()
+        now = now_ms()
         # Also here: a burst that arrives before the first watermark sets no lag on arrival.
         if self.metrics.due(metrics.EVENT_TIME_LAG, now):
             lag = now - ctx.timer_service().current_watermark()

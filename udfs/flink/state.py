@@ -1,6 +1,6 @@
 """The feature function's keyed state: its names (the savepoint format), the dedup ids of a
 key (SeenIds), the read cache of keys (StateCache, Cached), and waiting events as builtins
-(pack_event / unpack_event); release 2's pending list is read by _unpack. State holds
+(pack_event / unpack_event); release 2's pending list is read by unpack_pending. State holds
 builtins only (no class or module names).
 """
 
@@ -146,7 +146,7 @@ def unpack_event(item: tuple[Any, ...]) -> Event:
     return Event(time_, topic, partition, offset, kind, record, raw)
 
 
-def _unpack(items: Iterable[Event | tuple[Event, ...]] | None) -> list[Event]:
+def unpack_pending(items: Iterable[Event | tuple[Event, ...]] | None) -> list[Event]:
     """Release 2's PENDING_STATE list: arrivals appended one Event each; a tick that took
     some rewrote the rest as one tuple. Release 1 wrote Events only."""
     out: list[Event] = []

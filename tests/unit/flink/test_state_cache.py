@@ -33,13 +33,13 @@ def test_drop_forgets_a_cleared_key() -> None:
 
 def test_pending_list_reads_single_events_and_rewritten_batches() -> None:
     from udfs.features.common import Event
-    from udfs.flink.state import _unpack
+    from udfs.flink.state import unpack_pending
 
     e1, e2, e3 = (Event(t, "t", 0, t, "interaction", {"event_id": str(t)}) for t in (3, 1, 2))
     # Release 2: a tick rewrote (e1, e2) as one tuple; e3 arrived after it.
-    assert _unpack([(e1, e2), e3]) == [e1, e2, e3]
-    assert _unpack([e1, e2]) == [e1, e2]  # release 1's layout: one Event per element
-    assert _unpack(None) == [] and _unpack([]) == []
+    assert unpack_pending([(e1, e2), e3]) == [e1, e2, e3]
+    assert unpack_pending([e1, e2]) == [e1, e2]  # release 1's layout: one Event per element
+    assert unpack_pending(None) == [] and unpack_pending([]) == []
 
 
 def test_waiting_events_are_those_after_the_last_tick() -> None:

@@ -16,7 +16,7 @@ from flink_jobs.sim import Emission, SimConfig, Simulation, versions
 from flink_jobs.sim.clients import APP_RELEASES
 from flink_jobs.sim.leagues import LEAGUES, SHARED_VENUES, venue_of
 from flink_jobs.sim.schedule import build_schedule
-from flink_jobs.tools.simreport import SendReport, SimulateError, _count
+from flink_jobs.tools.simreport import SendReport, SimulateError, count_sent
 from flink_jobs.tools.simulate import encoders
 from udfs.serde import avsc
 
@@ -138,7 +138,7 @@ def test_report_counts_versions(emissions: list[Emission]) -> None:
     """The send report counts records per schema version and prints them."""
     report = SendReport()
     for e in emissions[:2_000]:
-        _count(report, e, e.kind, versions.choose("mixed", e.writer_version))
+        count_sent(report, e, e.kind, versions.choose("mixed", e.writer_version))
     expected = Counter(versions.choose("mixed", e.writer_version) for e in emissions[:2_000])
     assert report.per_version == expected and set(expected) == {1, 2}
     assert f"  schema versions: v1 {expected[1]}, v2 {expected[2]}" in report.lines()
