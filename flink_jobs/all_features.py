@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from flink_jobs.jobmain import main
-from udfs.jobs import job_of_module
 
 if __name__ == "__main__":
-    main(job_of_module(__spec__.name))
+    main(__spec__.name)

@@ -11,9 +11,9 @@ from flink_jobs.settings import Settings
 from udfs import jobs as table
 
 
-def main(jobs: Sequence[str], argv: Sequence[str] | None = None) -> None:
-    module = table.JOB[jobs[0]].module if len(jobs) == 1 else table.ALL_MODULE
+def main(module: str, argv: Sequence[str] | None = None) -> None:
+    """Run the jobs of entry module `module` (its `__spec__.name`; udfs.jobs says which)."""
     p = argparse.ArgumentParser(prog=f"python -m {module}")
     add_job_options(p)
-    cfg = from_args(p.parse_args(argv), jobs, Settings.load())
+    cfg = from_args(p.parse_args(argv), table.job_of_module(module), Settings.load())
     execute(resolve(cfg))

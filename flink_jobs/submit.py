@@ -21,6 +21,8 @@ MODULES = {**{j.name: j.module for j in jobs.JOBS}, jobs.ALL: jobs.ALL_MODULE}
 CODE_PACKAGES = ("udfs", "flink_jobs")
 DATA = ("avro_schemas",)  # shipped whole: the contracts
 ROOT = Path(__file__).resolve().parent.parent
+# Top-level modules the finder need not walk into (not tipoff's).
+THIRD_PARTY = ("pyflink", "confluent_kafka", "fastavro", "pemja", "py4j", "numpy", "pandas")
 
 
 class SubmitError(RuntimeError):
@@ -34,9 +36,8 @@ def runtime_files() -> list[Path]:
     entry module imports, directly or not (found statically, imports inside functions
     included), with its packages' __init__ files. The operator tooling (CLI, cluster,
     savepoint, stack, bench and simulator code) is not among them."""
-    finder = modulefinder.ModuleFinder(path=[str(ROOT)], excludes=_third_party())
+    finder = modulefinder.ModuleFinder(path=[str(ROOT)], excludes=list(THIRD_PARTY))
     for module in MODULES.values():
-        finder.run_script(str(ROOT / (module.replace(".", "/") + ".py")))
         finder.import_hook(module)
     files = set()
     for name, mod in finder.modules.items():
@@ -45,11 +46,6 @@ def runtime_files() -> list[Path]:
         if name.split(".")[0] in CODE_PACKAGES and path:
             files.add(Path(path).resolve())
     return sorted(files)
-
-
-def _third_party() -> list[str]:
-    """Top-level modules the finder need not walk into (not tipoff's)."""
-    return ["pyflink", "confluent_kafka", "fastavro", "pemja", "py4j", "numpy", "pandas"]
 
 
 def package(target: Path) -> Path:
